@@ -1,0 +1,130 @@
+"""Patch-wise contrastive losses: PatchNCE, WeightNCE and MoNCE, as plain functions.
+
+Inputs are L2-normalised features ``q`` (queries, from the synthesised image) and ``k`` (keys,
+from the real image) of shape (B, N, C): N patches per image, the same positions in both.
+Keys are detached. The negatives of anchor i are the other N-1 keys of the same image. Every
+loss is the weighted form (see shared/MONCE_NOTES.md)
+
+    l_i = -log( W_ii e^{s_ii/tau} / sum_j W_ij e^{s_ij/tau} ),    s_ij = q_i . k_j
+
+with positive weight W_ii (1 unless modulated) and negative weights W_ij, j != i:
+PatchNCE W_ij = 1; WeightNCE W_ij = Q (N-1) softmax_{j != i}(+-s_ij / beta); MoNCE
+W_ij = Q (N-1) P_ij with P the entropic optimal-transport plan between the anchors and their
+negatives. The self-pair slot of the denominator holds the positive, so the loss is an N-way
+cross-entropy whose target is the diagonal. Each function returns per-anchor losses (B, N),
+computed in at least float32 even under autocast.
+"""
+import math
+from typing import Optional
+
+import torch
+
+from models.networks.sinkhorn import sinkhorn_log
+
+COSTS = ('easy', 'hard')
+
+
+def similarities(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """(B, N, N) matrix ``s_ij = q_i . k_j`` in at least float32; keys get no gradient."""
+    dtype = torch.promote_types(q.dtype, torch.float32)
+    with torch.autocast(q.device.type, enabled=False):
+        return torch.bmm(q.to(dtype), k.detach().to(dtype).transpose(1, 2))
+
+
+def nce_from_similarities(s: torch.Tensor, tau: float, log_w: Optional[torch.Tensor] = None,
+                          log_w_pos: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Per-anchor loss (B, N) from similarities and optional log-weights.
+
+    ``log_w`` (B, N, N): log W_ij of the negatives (its diagonal is ignored); ``log_w_pos``
+    (B, N): log W_ii of the positives. Missing weights are 1.
+    """
+    logits = s / tau
+    if log_w is not None:
+        logits = logits + log_w.masked_fill(_eye(s), 0.0)
+    if log_w_pos is not None:
+        logits = logits + torch.diag_embed(log_w_pos)
+    positive = logits.diagonal(dim1=-2, dim2=-1)
+    return torch.logsumexp(logits, dim=-1) - positive
+
+
+def patchnce_loss(q: torch.Tensor, k: torch.Tensor, tau: float = 0.07) -> torch.Tensor:
+    """CUT's PatchNCE: every negative weighs 1."""
+    return nce_from_similarities(similarities(q, k), tau)
+
+
+def weightnce_loss(q: torch.Tensor, k: torch.Tensor, tau: float = 0.07, Q: float = 1.0, beta: float = 0.1,
+                   weighting: str = 'easy') -> torch.Tensor:
+    """WeightNCE: each anchor re-weights its own negatives, ``W_ij = Q (N-1) softmax_j(+-s_ij/beta)``.
+
+    ``weighting='hard'`` weighs negatives similar to the anchor up, ``'easy'`` weighs dissimilar
+    ones up; beta -> infinity gives PatchNCE (scaled by Q).
+    """
+    s = similarities(q, k)
+    return nce_from_similarities(s, tau, weightnce_log_weights(s, Q, beta, weighting))
+
+
+def monce_loss(q: torch.Tensor, k: torch.Tensor, tau: float = 0.07, Q: float = 1.0, eps: float = 0.1,
+               cost: str = 'easy', sinkhorn_iters: int = 100, modulate_positive: bool = False,
+               grad_through_plan: bool = True, sinkhorn_tol: float = 1e-5, weight_floor: float = 0.0) -> torch.Tensor:
+    """MoNCE: negative weights ``W_ij = Q (N-1) P_ij (+ weight_floor)`` from an OT plan per image.
+
+    ``cost='hard'`` uses ``c = s`` (similar negatives weigh more), ``'easy'`` uses ``c = 1 - s``;
+    the plan solves entropic OT with kernel ``exp(c / eps)``, uniform marginals and no self-pairs.
+    ``modulate_positive`` also weighs each positive by its anchor's largest negative weight, and
+    ``weight_floor`` is added to every weight: the released paired code does both (with 1e-8).
+    ``grad_through_plan=False`` treats the plan as a constant.
+    """
+    s = similarities(q, k)
+    log_w, _ = monce_log_weights(s, Q, eps, cost, sinkhorn_iters, sinkhorn_tol, weight_floor, grad_through_plan)
+    log_w_pos = positive_log_weights(log_w) if modulate_positive else None
+    return nce_from_similarities(s, tau, log_w, log_w_pos)
+
+
+def weightnce_log_weights(s: torch.Tensor, Q: float, beta: float, weighting: str) -> torch.Tensor:
+    """log W (B, N, N) of WeightNCE; -inf on the diagonal."""
+    _check_choice('weighting', weighting)
+    sign = 1.0 if weighting == 'hard' else -1.0
+    scores = ((sign / beta) * s).masked_fill(_eye(s), -math.inf)
+    log_softmax = torch.log_softmax(scores, dim=-1)
+    return log_softmax + _log_total(Q, s.shape[-1])
+
+
+def monce_log_weights(s: torch.Tensor, Q: float, eps: float, cost: str, sinkhorn_iters: int,
+                      sinkhorn_tol: float = 1e-5, weight_floor: float = 0.0,
+                      grad_through_plan: bool = True) -> tuple[torch.Tensor, int]:
+    """(log W, Sinkhorn steps used) of MoNCE for similarities (..., N, N); -inf diagonal unless
+    ``weight_floor > 0``. Leading dimensions are solved together (e.g. images x layers)."""
+    _check_choice('cost', cost)
+    if not grad_through_plan:
+        s = s.detach()
+    c = s if cost == 'hard' else 1.0 - s
+    log_kernel = (c / eps).masked_fill(_eye(s), -math.inf)
+    log_plan, steps = sinkhorn_log(log_kernel, sinkhorn_iters, sinkhorn_tol)
+    log_w = log_plan + _log_total(Q, s.shape[-1])
+    if weight_floor > 0:
+        log_w = torch.logaddexp(log_w, torch.tensor(math.log(weight_floor), dtype=log_w.dtype, device=log_w.device))
+    return log_w, steps
+
+
+def positive_log_weights(log_w: torch.Tensor) -> torch.Tensor:
+    """log of each anchor's largest negative weight (B, N): the released code's positive weight."""
+    return log_w.masked_fill(_eye(log_w), -math.inf).amax(dim=-1)
+
+
+def _log_total(Q: float, n: int) -> float:
+    # Q (N-1): the negatives of an anchor weigh Q (N-1) in all, as N-1 unit weights do in PatchNCE
+    if Q <= 0:
+        raise ValueError(f'the negative term weight Q must be > 0, got {Q}')
+    if n < 2:
+        raise ValueError(f'a contrastive loss needs at least 2 patches per image, got {n}')
+    return math.log(Q * (n - 1))
+
+
+def _eye(s: torch.Tensor) -> torch.Tensor:
+    n = s.shape[-1]
+    return torch.eye(n, dtype=torch.bool, device=s.device)
+
+
+def _check_choice(name: str, value: str) -> None:
+    if value not in COSTS:
+        raise ValueError(f"{name} must be one of {', '.join(COSTS)}, got {value!r}")

@@ -1,0 +1,280 @@
+"""The perceptual loss of the generator: SPADE's VGG L1 loss or a patch-wise contrastive loss.
+
+``--perceptual_loss vgg`` is SPADE's loss: the layer-weighted L1 distance between the VGG19
+activations of the synthesised and the real image. ``patchnce``, ``weightnce`` and ``monce``
+replace the L1 at each tapped layer with a contrastive loss on ``--num_patches`` positions
+(see models/networks/contrastive.py). The module returns the layer-weighted sum; the model
+scales it by ``--lambda_vgg`` as SPADE does.
+
+``--monce_preset official`` reproduces the released paired MoNCE code (SPADE_MoNCE): relu*_1
+taps, plain PatchNCE at the first four layers, OT weights (eps 1, 'hard' kernel, total negative
+weight 128, +1e-8, positive weighted by the largest negative weight, 50 fixed Sinkhorn steps)
+at relu5_1 only, no MLP. Options given on the command line still win over the preset.
+"""
+import argparse
+import copy
+from typing import Iterable, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from models.networks import contrastive
+from models.networks.vgg import WEIGHT_CHOICES_HELP, VGG19Features, check_layer_names, layer_channels
+from util.errors import CheckpointError, OptionError
+
+LOSSES = ('vgg', 'patchnce', 'weightnce', 'monce')
+DEFAULT_LAYERS = 'relu1_2,relu2_2,relu3_2,relu4_2,relu5_2'
+DEFAULT_LAYER_WEIGHTS = '1/32,1/16,1/8,1/4,1'
+MLP_UNITS = 256
+OFFICIAL_PRESET = dict(
+    perceptual_loss='monce', vgg_layers='relu1_1,relu2_1,relu3_1,relu4_1,relu5_1',
+    vgg_layer_weights=DEFAULT_LAYER_WEIGHTS, vgg_normalize=False, num_patches=256, nce_T=0.07,
+    nce_mlp=False, nce_modulated_layers='relu5_1', ot_eps=1.0, ot_cost='hard', neg_weight_total=128.0,
+    nce_modulate_positive=True, nce_weight_floor=1e-8, sinkhorn_iters=50, sinkhorn_tol=0.0,
+    ot_detach_plan=False)
+
+
+def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
+    """Add the perceptual-loss options (``--lambda_vgg`` and ``--no_vgg_loss`` are the trainer's)."""
+    group = parser.add_argument_group('perceptual loss')
+    add = group.add_argument
+    add('--perceptual_loss', type=str, default='vgg', choices=LOSSES,
+        help="SPADE's VGG L1 loss, or a patch-wise contrastive loss on the same VGG layers")
+    add('--monce_preset', type=str, default='none', choices=('none', 'official'),
+        help='official: every setting of the released paired MoNCE code (explicit options still win)')
+    add('--vgg_layers', type=str, default=DEFAULT_LAYERS,
+        help="comma-separated VGG19 taps; SPADE's are relu1_1,relu2_1,relu3_1,relu4_1,relu5_1")
+    add('--vgg_layer_weights', type=str, default=DEFAULT_LAYER_WEIGHTS,
+        help='comma-separated weight of each tap (fractions such as 1/32 allowed)')
+    add('--vgg_weights', type=str, default='imagenet', help=f'VGG19 weights: {WEIGHT_CHOICES_HELP}')
+    add('--vgg_normalize', action='store_true',
+        help='standardise the image with ImageNet mean/std before VGG (SPADE feeds [-1, 1] as is)')
+    add('--num_patches', type=int, default=256, help='patch positions drawn per layer for contrastive losses')
+    add('--nce_T', type=float, default=0.07, help='temperature tau of the contrastive losses')
+    add('--nce_mlp', action='store_true',
+        help='embed patch features with a 2-layer MLP (256 units) per layer, trained with the generator')
+    add('--nce_modulated_layers', type=str, default='all',
+        help="taps where WeightNCE/MoNCE weights apply ('all' or comma-separated names); others use PatchNCE")
+    add('--neg_term_weight', type=float, default=1.0, help='Q: the negatives of each anchor weigh Q (N-1) in all')
+    add('--neg_weight_total', type=float, default=0.0,
+        help='if > 0, the negatives of each anchor weigh this much in all, overriding --neg_term_weight')
+    add('--weight_beta', type=float, default=0.1, help='WeightNCE softmax temperature beta')
+    add('--weight_mode', type=str, default='easy', choices=contrastive.COSTS,
+        help='WeightNCE: weigh dissimilar (easy) or similar (hard) negatives up')
+    add('--ot_eps', type=float, default=0.1, help='MoNCE: entropic regularisation eps of the OT')
+    add('--ot_cost', type=str, default='easy', choices=contrastive.COSTS,
+        help='MoNCE kernel exp(c/eps) with c = 1 - similarity (easy) or c = similarity (hard)')
+    add('--sinkhorn_iters', type=int, default=100, help='MoNCE: most Sinkhorn row+column steps')
+    add('--sinkhorn_tol', type=float, default=1e-5,
+        help='MoNCE: stop Sinkhorn once every row and column sums to 1 within this (0: always run --sinkhorn_iters)')
+    add('--ot_detach_plan', action='store_true', help='MoNCE: no gradient through the transport plan')
+    add('--nce_modulate_positive', action='store_true',
+        help="MoNCE: weigh each positive by its anchor's largest negative weight (released code)")
+    add('--nce_weight_floor', type=float, default=0.0,
+        help='MoNCE: constant added to every OT weight (the released code adds 1e-8)')
+    if parser.peek().monce_preset == 'official':
+        parser.set_defaults(**OFFICIAL_PRESET)
+    return parser
+
+
+# ----------------------------------------------------------------------------- options
+def parse_layers(opt: argparse.Namespace) -> list[str]:
+    layers = [name.strip() for name in opt.vgg_layers.split(',') if name.strip()]
+    check_layer_names(layers)
+    return layers
+
+
+def parse_layer_weights(opt: argparse.Namespace, count: int) -> list[float]:
+    try:
+        weights = [_fraction(part) for part in opt.vgg_layer_weights.split(',') if part.strip()]
+    except (ValueError, ZeroDivisionError):
+        raise OptionError(f"--vgg_layer_weights must be comma-separated numbers such as 1/32,0.5, "
+                          f"got '{opt.vgg_layer_weights}'")
+    if len(weights) != count:
+        raise OptionError(f'--vgg_layer_weights gives {len(weights)} weights for {count} layers of --vgg_layers')
+    return weights
+
+
+def _fraction(text: str) -> float:
+    top, _, bottom = text.strip().partition('/')
+    return float(top) / float(bottom) if bottom else float(top)
+
+
+def parse_modulated_layers(opt: argparse.Namespace, layers: list[str]) -> list[str]:
+    if opt.nce_modulated_layers.strip() == 'all':
+        return list(layers)
+    chosen = [name.strip() for name in opt.nce_modulated_layers.split(',') if name.strip()]
+    outside = [name for name in chosen if name not in layers]
+    if outside:
+        raise OptionError(f"--nce_modulated_layers: {','.join(outside)} not among --vgg_layers {','.join(layers)}")
+    return chosen
+
+
+def validate_options(opt: argparse.Namespace) -> None:
+    """Raise :class:`OptionError` for the first invalid loss option."""
+    layers = parse_layers(opt)
+    parse_layer_weights(opt, len(layers))
+    parse_modulated_layers(opt, layers)
+    positive = ('num_patches', 'nce_T', 'neg_term_weight', 'weight_beta', 'ot_eps', 'sinkhorn_iters')
+    for name in positive:
+        if not getattr(opt, name) > 0:
+            raise OptionError(f'--{name} must be > 0, got {getattr(opt, name)}')
+    for name in ('neg_weight_total', 'sinkhorn_tol', 'nce_weight_floor'):
+        if not getattr(opt, name) >= 0:
+            raise OptionError(f'--{name} must be >= 0, got {getattr(opt, name)}')
+    if opt.num_patches < 2 and opt.perceptual_loss != 'vgg':
+        raise OptionError(f'--num_patches must be >= 2 for a contrastive loss, got {opt.num_patches}')
+
+
+# ----------------------------------------------------------------------------- module
+class PerceptualLoss(nn.Module):
+    """``forward(fake, real)``: layer-weighted perceptual loss (without ``lambda_vgg``).
+
+    The VGG19 is held outside the module tree: it is never trained, never in ``state_dict()``,
+    yet follows ``.to()``/``.cuda()``. Only the optional MLP heads (``self.heads``) are
+    parameters; ``trainable_parameters()`` hands them to the generator's optimiser.
+    ``last_stats`` holds the last call's per-layer losses (detached 0-dim tensors) and, for
+    MoNCE, the Sinkhorn steps used per layer.
+    """
+
+    def __init__(self, opt: argparse.Namespace, vgg: Optional[VGG19Features] = None) -> None:
+        super().__init__()
+        validate_options(opt)
+        self.kind = opt.perceptual_loss
+        self.layers = parse_layers(opt)
+        self.layer_weights = dict(zip(self.layers, parse_layer_weights(opt, len(self.layers))))
+        self.modulated = parse_modulated_layers(opt, self.layers) if self.kind in ('weightnce', 'monce') else []
+        self.opt = opt
+        if vgg is None:
+            vgg = VGG19Features(self.layers, opt.vgg_weights, opt.vgg_normalize)
+        elif set(vgg.layers) != set(self.layers):
+            raise ValueError(f'the VGG taps {vgg.layers} differ from --vgg_layers {self.layers}')
+        self.__dict__['_vgg'] = vgg  # bypasses nn.Module registration on purpose
+        self._replicas: dict[torch.device, VGG19Features] = {}
+        self.heads = nn.ModuleDict()
+        if opt.nce_mlp and self.kind != 'vgg':
+            for name in self.layers:
+                width = layer_channels(name)
+                self.heads[name] = nn.Sequential(nn.Linear(width, MLP_UNITS), nn.ReLU(), nn.Linear(MLP_UNITS, MLP_UNITS))
+        self.last_stats: dict[str, object] = {}
+
+    # --------------------------------------------------------------- state and devices
+    @property
+    def vgg(self) -> VGG19Features:
+        return self._vgg
+
+    def _apply(self, fn, recurse: bool = True):
+        super()._apply(fn, recurse)
+        self._vgg._apply(fn)
+        self._replicas.clear()
+        return self
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Parameters to train with the generator: the MLP heads (none without ``--nce_mlp``)."""
+        return list(self.heads.parameters())
+
+    def heads_state_dict(self) -> dict[str, torch.Tensor]:
+        return self.heads.state_dict()
+
+    def load_heads_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        try:
+            self.heads.load_state_dict(state)
+        except RuntimeError as exc:
+            raise CheckpointError(f'the saved contrastive MLP heads do not fit --vgg_layers/--nce_mlp: '
+                                  f'{str(exc).splitlines()[0]}')
+
+    def _vgg_on(self, device: torch.device) -> VGG19Features:
+        # DataParallel replicas run on other GPUs and do not copy an unregistered module
+        if self._vgg.mean.device == device:
+            return self._vgg
+        if device not in self._replicas:
+            self._replicas[device] = copy.deepcopy(self._vgg).to(device)
+        return self._replicas[device]
+
+    # --------------------------------------------------------------------- the loss
+    def forward(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        fake_feats, real_feats = self.features(fake, real)
+        return self.compare(fake_feats, real_feats)
+
+    def features(self, fake: torch.Tensor, real: torch.Tensor) -> tuple[dict, dict]:
+        """VGG activations of both images; the real image's without a graph."""
+        vgg = self._vgg_on(fake.device)
+        if torch.is_grad_enabled() and fake.requires_grad:
+            # separate passes: the backward then only runs through the fake half
+            with torch.no_grad():
+                real_feats = vgg(real)
+            return vgg(fake), real_feats
+        both = vgg(torch.cat([fake, real]))
+        return ({name: x[:len(fake)] for name, x in both.items()},
+                {name: x[len(fake):] for name, x in both.items()})
+
+    def compare(self, fake_feats: dict, real_feats: dict) -> torch.Tensor:
+        """Layer-weighted loss between two sets of activations; fills ``last_stats``."""
+        with torch.autocast(next(iter(fake_feats.values())).device.type, enabled=False):
+            if self.kind == 'vgg':
+                losses = {name: F.l1_loss(fake_feats[name].float(), real_feats[name].detach().float())
+                          for name in self.layers}
+                steps = {}
+            else:
+                losses, steps = self._contrastive(fake_feats, real_feats)
+        self.last_stats = {name: loss.detach() for name, loss in losses.items()}
+        self.last_stats.update({f'{name}_sinkhorn_iters': n for name, n in steps.items()})
+        return sum(self.layer_weights[name] * losses[name] for name in self.layers)
+
+    def _contrastive(self, fake_feats: dict, real_feats: dict) -> tuple[dict, dict]:
+        sims = {}
+        for name in self.layers:  # one draw per layer, in layer order, so seeded runs repeat
+            q, k = self.sample_patches(name, fake_feats[name], real_feats[name])
+            sims[name] = contrastive.similarities(q, k)
+        log_w, log_w_pos, steps = self._weights(sims)
+        losses = {name: contrastive.nce_from_similarities(s, self.opt.nce_T, log_w.get(name), log_w_pos.get(name)).mean()
+                  for name, s in sims.items()}
+        return losses, steps
+
+    def sample_patches(self, name: str, fake: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(queries, keys) of shape (B, N, C'): the same random positions in both maps,
+        through the layer's MLP head if any, L2-normalised, in float32."""
+        positions = fake.shape[2] * fake.shape[3]
+        index = torch.randperm(positions, device=fake.device)[:min(self.opt.num_patches, positions)]
+        q = fake.flatten(2)[:, :, index].transpose(1, 2).float()
+        with torch.no_grad():
+            k = real.flatten(2)[:, :, index].transpose(1, 2).float()
+        if name in self.heads:
+            q = self.heads[name](q)
+            with torch.no_grad():
+                k = self.heads[name](k)
+        return F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+
+    def _weights(self, sims: dict) -> tuple[dict, dict, dict]:
+        opt = self.opt
+        log_w, log_w_pos, steps = {}, {}, {}
+        if self.kind == 'weightnce':
+            for name in self.modulated:
+                log_w[name] = contrastive.weightnce_log_weights(sims[name], self._Q(sims[name]), opt.weight_beta,
+                                                                opt.weight_mode)
+        elif self.kind == 'monce':
+            for group in _same_shape_groups(self.modulated, sims):
+                stacked = torch.cat([sims[name] for name in group])
+                weights, used = contrastive.monce_log_weights(
+                    stacked, self._Q(stacked), opt.ot_eps, opt.ot_cost, opt.sinkhorn_iters, opt.sinkhorn_tol,
+                    opt.nce_weight_floor, not opt.ot_detach_plan)
+                for name, part in zip(group, weights.split([len(sims[name]) for name in group])):
+                    log_w[name] = part
+                    steps[name] = used
+                    if opt.nce_modulate_positive:
+                        log_w_pos[name] = contrastive.positive_log_weights(part)
+        return log_w, log_w_pos, steps
+
+    def _Q(self, s: torch.Tensor) -> float:
+        if self.opt.neg_weight_total > 0:
+            return self.opt.neg_weight_total / (s.shape[-1] - 1)
+        return self.opt.neg_term_weight
+
+
+def _same_shape_groups(names: Iterable[str], sims: dict) -> list[list[str]]:
+    # layers with as many patches solve their transport problems in one batched Sinkhorn
+    groups: dict[tuple, list[str]] = {}
+    for name in names:
+        groups.setdefault(tuple(sims[name].shape[1:]), []).append(name)
+    return list(groups.values())

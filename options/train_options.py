@@ -1,0 +1,53 @@
+"""Training options: SPADE's, plus this project's training-loop options."""
+from options.base_options import BaseOptions, OptionParser
+
+
+class TrainOptions(BaseOptions):
+    is_train = True
+
+    def initialize(self, parser: OptionParser) -> OptionParser:
+        super().initialize(parser)
+        # for displays
+        parser.add_argument('--display_freq', type=int, default=100, help='frequency (iterations) of logging images')
+        parser.add_argument('--print_freq', type=int, default=100, help='frequency (iterations) of printing losses')
+        parser.add_argument('--save_latest_freq', type=int, default=5000,
+                            help='frequency (iterations) of saving the latest checkpoint')
+        parser.add_argument('--save_epoch_freq', type=int, default=10,
+                            help='frequency (epochs) of saving checkpoints at the end of epochs')
+        parser.add_argument('--no_html', action='store_true', help='do not save intermediate results as a web page')
+        parser.add_argument('--debug', action='store_true', help='only do one epoch and display at each iteration')
+        parser.add_argument('--tf_log', action='store_true',
+                            help='accepted for SPADE compatibility; TensorBoard logging is always on')
+        parser.add_argument('--tb_dir', type=str, default=None,
+                            help='TensorBoard folder [default: checkpoints_dir/name/tensorboard]')
+
+        # for training
+        parser.add_argument('--continue_train', action='store_true', help='continue training from the latest checkpoint')
+        parser.add_argument('--which_epoch', type=str, default='latest',
+                            help='which epoch to load? "latest" for the latest checkpoint')
+        parser.add_argument('--niter', type=int, default=50,
+                            help='# of epochs at the starting learning rate (total = niter + niter_decay)')
+        parser.add_argument('--niter_decay', type=int, default=0,
+                            help='# of epochs to linearly decay the learning rate to zero')
+        parser.add_argument('--optimizer', type=str, default='adam', choices=('adam',))
+        parser.add_argument('--beta1', type=float, default=0.0, help='momentum term of adam')
+        parser.add_argument('--beta2', type=float, default=0.9, help='momentum term of adam')
+        parser.add_argument('--no_TTUR', action='store_true', help='do not use the TTUR learning-rate scheme')
+        if parser.peek().no_TTUR:  # SPADE's betas without TTUR
+            parser.set_defaults(beta1=0.5, beta2=0.999)
+        parser.add_argument('--lr', type=float, default=0.0002, help='initial learning rate for adam')
+        parser.add_argument('--D_steps_per_G', type=int, default=1,
+                            help='number of discriminator iterations per generator iteration')
+
+        # for discriminators
+        parser.add_argument('--ndf', type=int, default=64, help='# of discriminator filters in first conv layer')
+        parser.add_argument('--lambda_feat', type=float, default=10.0, help='weight for feature matching loss')
+        parser.add_argument('--lambda_vgg', type=float, default=10.0,
+                            help='weight for the perceptual loss (VGG L1 or its contrastive replacement)')
+        parser.add_argument('--no_ganFeat_loss', action='store_true',
+                            help='do *not* use discriminator feature matching loss')
+        parser.add_argument('--no_vgg_loss', action='store_true', help='do *not* use the perceptual loss')
+        parser.add_argument('--gan_mode', type=str, default='hinge', choices=('hinge', 'ls', 'original', 'w'))
+        parser.add_argument('--netD', type=str, default='multiscale', help='(n_layer|multiscale)')
+        parser.add_argument('--lambda_kld', type=float, default=0.05)
+        return parser

@@ -1,0 +1,222 @@
+"""SPADE-compatible networks: sizes, state-dict names, shapes per variant, and outputs equal to an
+independent functional statement of SPADE's generator."""
+import pytest
+import torch
+
+from models import networks
+from models.networks.generator import SPADEGenerator
+from tests.models.networks import spade_reference as ref
+from tests.opt_factory import make_opt
+
+
+def count(net: torch.nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+# ---------------------------------------------------------------- official sizes
+def test_parameter_counts_match_official_spade_ade20k():
+    opt = make_opt()  # 150 labels + dontcare, no instance, crop 256, ngf 64
+    assert count(networks.define_G(opt, verbose=False)) == 96_492_483
+    assert count(networks.define_D(opt, verbose=False)) == 5_836_930
+    assert count(networks.define_E(opt, verbose=False)) == 10_463_424
+
+
+def test_parameter_counts_match_official_spade_celebahq():
+    opt = make_opt(label_nc=19, contain_dontcare_label=False)
+    assert count(networks.define_G(opt, verbose=False)) == 92_538_819
+    assert count(networks.define_D(opt, verbose=False)) == 5_566_594
+
+
+# ---------------------------------------------------------------- state-dict names
+def test_generator_state_dict_uses_spade_names_and_shapes():
+    state = networks.define_G(make_opt(), verbose=False).state_dict()
+    expected = {
+        'fc.weight': (1024, 151, 3, 3),
+        'head_0.conv_0.weight_orig': (1024, 1024, 3, 3),
+        'head_0.conv_0.weight_u': (1024,),
+        'head_0.conv_0.weight_v': (1024 * 9,),
+        'head_0.norm_0.param_free_norm.running_mean': (1024,),
+        'head_0.norm_0.param_free_norm.running_var': (1024,),
+        'head_0.norm_0.param_free_norm.num_batches_tracked': (),
+        'head_0.norm_0.mlp_shared.0.weight': (128, 151, 3, 3),
+        'head_0.norm_0.mlp_gamma.weight': (1024, 128, 3, 3),
+        'head_0.norm_0.mlp_beta.bias': (1024,),
+        'up_0.conv_s.weight_orig': (512, 1024, 1, 1),
+        'up_0.norm_s.mlp_shared.0.weight': (128, 151, 3, 3),
+        'up_3.conv_1.weight_orig': (64, 64, 3, 3),
+        'conv_img.weight': (3, 64, 3, 3),
+        'conv_img.bias': (3,),
+    }
+    for key, shape in expected.items():
+        assert tuple(state[key].shape) == shape, key
+    assert 'up_0.conv_s.bias' not in state  # SPADE's shortcut conv has no bias
+    assert not any(k.startswith('up_4') for k in state)
+
+
+def test_discriminator_and_encoder_state_dict_names():
+    opt = make_opt()
+    d_state = networks.define_D(opt, verbose=False).state_dict()
+    assert tuple(d_state['discriminator_0.model0.0.weight'].shape) == (64, 154, 4, 4)
+    assert tuple(d_state['discriminator_0.model0.0.bias'].shape) == (64,)
+    assert tuple(d_state['discriminator_1.model1.0.0.weight_orig'].shape) == (128, 64, 4, 4)
+    assert 'discriminator_1.model1.0.0.bias' not in d_state  # removed before instance norm
+    assert tuple(d_state['discriminator_1.model4.0.weight'].shape) == (1, 512, 4, 4)
+    e_state = networks.define_E(opt, verbose=False).state_dict()
+    assert tuple(e_state['layer1.0.weight_orig'].shape) == (64, 3, 3, 3)
+    assert tuple(e_state['layer6.0.weight_orig'].shape) == (512, 512, 3, 3)
+    assert tuple(e_state['fc_mu.weight'].shape) == (256, 512 * 16)
+    assert tuple(e_state['fc_var.bias'].shape) == (256,)
+
+
+def test_batchnorm_variants_keep_running_stats_in_state_dict():
+    d_state = networks.define_D(make_opt(ndf=8, norm_D='spectralbatch'), verbose=False).state_dict()
+    for suffix in ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked'):
+        assert f'discriminator_0.model1.0.1.{suffix}' in d_state
+    g_state = networks.define_G(make_opt(ngf=8, crop_size=64, norm_G='spadeinstance3x3'), verbose=False).state_dict()
+    assert not any('running_mean' in k for k in g_state)
+    assert 'head_0.conv_0.weight' in g_state and 'head_0.conv_0.weight_orig' not in g_state
+
+
+# ---------------------------------------------------------------- shapes per variant
+@pytest.mark.parametrize('norm_G', ['spectralspadesyncbatch3x3', 'spectralspadebatch3x3', 'spectralspadeinstance3x3',
+                                    'spadeinstance3x3', 'spadebatch5x5', 'spectralspadeinstance1x1'])
+def test_spade_generator_norm_variants(norm_G, seeded):
+    opt = make_opt(ngf=4, crop_size=64, label_nc=5, contain_dontcare_label=False, norm_G=norm_G)
+    net = networks.define_G(opt, verbose=False)
+    seg = torch.nn.functional.one_hot(torch.randint(0, 5, (2, 64, 64)), 5).permute(0, 3, 1, 2).float()
+    out = net(seg)
+    assert out.shape == (2, 3, 64, 64)
+    assert out.abs().max() <= 1
+
+
+@pytest.mark.parametrize('mode,crop', [('normal', 64), ('more', 128), ('most', 256)])
+def test_spade_generator_upsampling_modes(mode, crop, seeded):
+    opt = make_opt(ngf=2, crop_size=crop, label_nc=3, contain_dontcare_label=False, num_upsampling_layers=mode)
+    net = networks.define_G(opt, verbose=False)
+    out = net(torch.rand(2, 3, crop, crop))
+    assert out.shape == (2, 3, crop, crop)
+    assert hasattr(net, 'up_4') == (mode == 'most')
+
+
+def test_spade_generator_aspect_ratio(seeded):
+    opt = make_opt(ngf=4, crop_size=128, aspect_ratio=2.0, label_nc=3, contain_dontcare_label=False)
+    out = networks.define_G(opt, verbose=False)(torch.rand(1, 3, 64, 128))
+    assert out.shape == (1, 3, 64, 128)
+
+
+def test_vae_generator_and_encoder(seeded):
+    opt = make_opt(ngf=4, crop_size=64, label_nc=3, contain_dontcare_label=False, use_vae=True, z_dim=16)
+    net_g, net_e = networks.define_G(opt, verbose=False), networks.define_E(opt, verbose=False)
+    mu, logvar = net_e(torch.rand(2, 3, 64, 64) * 2 - 1)  # crop < 256: SPADE's encoder crashed here
+    assert mu.shape == logvar.shape == (2, 16)
+    seg = torch.rand(2, 3, 64, 64)
+    assert net_g(seg, z=mu).shape == (2, 3, 64, 64)
+    assert net_g(seg).shape == (2, 3, 64, 64)  # z drawn from the prior
+    assert not torch.equal(net_g(seg, z=mu), net_g(seg, z=mu + 1))
+
+
+def test_encoder_respects_nef_when_given():
+    net = networks.define_E(make_opt(ngf=64, nef=8, crop_size=64, z_dim=32), verbose=False)
+    assert net.layer1[0].weight_orig.shape[0] == 8
+    assert net.fc_mu.out_features == 32
+
+
+@pytest.mark.parametrize('norm_G,first_keys', [
+    ('instance', ['model.1.0.weight']),
+    ('spectralinstance', ['model.1.0.weight_orig', 'model.1.0.weight_u']),
+    ('batch', ['model.1.0.weight', 'model.1.1.running_mean']),
+    ('spectralsyncbatch', ['model.1.0.weight_orig', 'model.1.1.running_var']),
+    ('none', ['model.1.weight', 'model.1.bias']),
+])
+def test_pix2pixhd_generator(norm_G, first_keys, seeded):
+    opt = make_opt(netG='pix2pixhd', ngf=4, norm_G=norm_G, label_nc=3, contain_dontcare_label=False,
+                   resnet_n_downsample=2, resnet_n_blocks=2)
+    net = networks.define_G(opt, verbose=False)
+    out = net(torch.rand(2, 3, 32, 32))
+    assert out.shape == (2, 3, 32, 32)
+    assert all(key in net.state_dict() for key in first_keys)
+
+
+def test_multiscale_discriminator_features(seeded):
+    opt = make_opt(ndf=8, label_nc=3, contain_dontcare_label=False, num_D=3, n_layers_D=4)
+    net = networks.define_D(opt, verbose=False)
+    result = net(torch.rand(2, 3 + 3, 64, 64))
+    assert len(result) == 3 and all(len(feats) == 5 for feats in result)
+    assert [tuple(f.shape[1:2]) for f in result[0]] == [(8,), (16,), (32,), (64,), (1,)]
+    assert result[0][-1].shape[-1] > result[1][-1].shape[-1] > result[2][-1].shape[-1]
+
+
+def test_single_n_layer_discriminator(seeded):
+    opt = make_opt(netD='n_layer', ndf=8, label_nc=3, contain_dontcare_label=False)
+    feats = networks.define_D(opt, verbose=False)(torch.rand(1, 6, 32, 32))
+    assert len(feats) == 5 and feats[-1].shape[1] == 1
+
+
+# ---------------------------------------------------------------- initialisation
+@pytest.mark.parametrize('init_type', ['normal', 'xavier', 'xavier_uniform', 'kaiming', 'orthogonal', 'none'])
+def test_init_types(init_type, seeded):
+    opt = make_opt(ngf=4, crop_size=64, label_nc=3, contain_dontcare_label=False, init_type=init_type)
+    net = networks.define_G(opt, verbose=False)
+    assert torch.isfinite(net(torch.rand(1, 3, 64, 64))).all()
+    assert net.conv_img.bias.abs().sum() == 0 or init_type == 'none'
+
+
+def test_init_variance_sets_normal_std(seeded):
+    opt = make_opt(netG='pix2pixhd', ngf=32, norm_G='instance', label_nc=3, contain_dontcare_label=False,
+                   init_type='normal', init_variance=0.05)
+    net = networks.define_G(opt, verbose=False)
+    weight = net.model[1][0].weight
+    assert abs(weight.std().item() - 0.05) < 0.005
+    assert net.model[1][0].bias is None  # removed before instance norm, as SPADE does
+
+
+def test_init_reaches_spectral_weight_orig(seeded):
+    opt = make_opt(ngf=4, crop_size=64, label_nc=3, contain_dontcare_label=False, init_type='normal',
+                   init_variance=0.5)
+    net = networks.define_G(opt, verbose=False)
+    assert abs(net.head_0.conv_0.weight_orig.std().item() - 0.5) < 0.05
+
+
+# ---------------------------------------------------------------- same images as SPADE
+@pytest.mark.parametrize('norm_G,mode,crop,aspect', [
+    ('spectralspadesyncbatch3x3', 'normal', 64, 1.0),
+    ('spectralspadeinstance3x3', 'more', 128, 1.0),
+    ('spadebatch3x3', 'most', 256, 1.0),
+    ('spectralspadesyncbatch3x3', 'normal', 128, 2.0),
+])
+def test_generator_matches_functional_spade(norm_G, mode, crop, aspect, tmp_path):
+    opt = make_opt(ngf=4, crop_size=crop, aspect_ratio=aspect, label_nc=6, contain_dontcare_label=False,
+                   no_instance=False, norm_G=norm_G, num_upsampling_layers=mode)
+    net = networks.define_G(opt, verbose=False)
+    state = ref.randomize_state(net, torch.Generator().manual_seed(1))
+    path = tmp_path / 'latest_net_G.pth'
+    torch.save(state, path)  # as SPADE writes it: a plain state dict
+    net.load_state_dict(torch.load(path, weights_only=True), strict=True)
+    net.eval()
+    height, batch = round(crop / aspect), 2 if crop <= 128 else 1
+    labels = torch.randint(0, 6, (batch, height, crop))
+    seg = torch.nn.functional.one_hot(labels, 6).permute(0, 3, 1, 2).float()
+    seg = torch.cat([seg, (torch.rand(batch, 1, height, crop) > 0.8).float()], dim=1)  # instance edges
+    with torch.no_grad():
+        ours = net(seg)
+        theirs = ref.generator(state, seg, {'normal': 5, 'more': 6, 'most': 7}[mode], aspect)
+        exact_ours = net.double()(seg.double())
+        exact_theirs = ref.generator({k: v.double() if v.is_floating_point() else v for k, v in state.items()},
+                                     seg.double(), {'normal': 5, 'more': 6, 'most': 7}[mode], aspect)
+    assert ours.shape == theirs.shape == (batch, 3, height, crop)
+    assert 0.05 < ours.abs().mean() < 0.95  # not saturated: the comparison means something
+    assert torch.allclose(exact_ours, exact_theirs, atol=1e-10)
+    # and as 8-bit images in float32, as test.py writes them: at most one grey level apart
+    diff = (((ours + 1) * 127.5).to(torch.uint8).int() - ((theirs + 1) * 127.5).to(torch.uint8).int()).abs()
+    assert diff.max() <= 1
+
+
+def test_spectral_norm_power_iteration_only_in_training(seeded):
+    net = SPADEGenerator(make_opt(ngf=4, crop_size=64, label_nc=3, contain_dontcare_label=False))
+    u_before = net.head_0.conv_0.weight_u.clone()
+    net.eval()
+    net(torch.rand(1, 3, 64, 64))
+    assert torch.equal(net.head_0.conv_0.weight_u, u_before)
+    net.train()
+    net(torch.rand(1, 3, 64, 64))
+    assert not torch.equal(net.head_0.conv_0.weight_u, u_before)

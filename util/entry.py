@@ -1,0 +1,17 @@
+"""Shared wrapper for command-line entry points: user errors become one clear line."""
+import sys
+from typing import Callable
+
+from util.errors import UserError, user_message
+
+
+def run_cli(main: Callable[[], None], prog: str) -> None:
+    """Run ``main``; on a :class:`UserError` print ``prog: error: ...`` and exit with 2."""
+    try:
+        main()
+    except UserError as exc:
+        print(f"{prog}: error: {user_message(exc)}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,60 @@
+"""Atomic file writes: a crash never leaves a half-written file under the final name."""
+import io
+import os
+import tempfile
+from contextlib import contextmanager
+from typing import IO, Iterator
+
+
+@contextmanager
+def atomic_open(path: str, mode: str = 'wb') -> Iterator[IO]:
+    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
+
+    On an exception the temporary file is removed and ``path`` keeps its old content.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    _fsync_dir(directory)
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    with atomic_open(path, 'w') as handle:
+        handle.write(text)
+
+
+def atomic_write_bytes(path: str, payload: bytes) -> None:
+    with atomic_open(path, 'wb') as handle:
+        handle.write(payload)
+
+
+def atomic_torch_save(obj, path: str) -> None:
+    """``torch.save`` through a temporary file and a rename."""
+    import torch
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _fsync_dir(directory: str) -> None:
+    # makes the rename itself durable; not possible on every OS/filesystem
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
