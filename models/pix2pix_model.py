@@ -4,6 +4,7 @@
 so SPADE-based scripts keep working; the trainer calls the explicit methods instead.
 """
 import argparse
+import os
 from typing import Optional
 
 import torch
@@ -94,49 +95,57 @@ class Pix2PixModel(nn.Module):
         mu, logvar = (netE or self.netE)(real_image)
         return reparameterize(mu, logvar), mu, logvar
 
-    def generate_fake(self, input_semantics: torch.Tensor, real_image: torch.Tensor,
-                      compute_kld_loss: bool = False, netG: Optional[nn.Module] = None,
-                      netE: Optional[nn.Module] = None):
-        z, kld = None, None
+    def generator_forward(self, input_semantics: torch.Tensor, real_image: torch.Tensor,
+                          netG: Optional[nn.Module] = None, netE: Optional[nn.Module] = None):
+        """Returns (fake image, mu, logvar); mu and logvar are None without ``--use_vae``."""
+        z = mu = logvar = None
         if self.opt.use_vae:
             z, mu, logvar = self.encode_z(real_image, netE)
-            if compute_kld_loss:
-                kld = self.KLDLoss(mu, logvar) * self.opt.lambda_kld
-        return (netG or self.netG)(input_semantics, z=z), kld
+        return (netG or self.netG)(input_semantics, z=z), mu, logvar
 
-    def compute_generator_loss(self, input_semantics: torch.Tensor, real_image: torch.Tensor,
-                               netG: Optional[nn.Module] = None, netE: Optional[nn.Module] = None,
-                               netD: Optional[nn.Module] = None):
+    def generate_fake(self, input_semantics: torch.Tensor, real_image: torch.Tensor,
+                      compute_kld_loss: bool = False):
+        fake, mu, logvar = self.generator_forward(input_semantics, real_image)
+        kld = self.KLDLoss(mu, logvar) * self.opt.lambda_kld if compute_kld_loss and mu is not None else None
+        return fake, kld
+
+    def compute_generator_loss(self, input_semantics: torch.Tensor, real_image: torch.Tensor):
         """SPADE's generator objective. Returns (dict of weighted loss terms, fake images)."""
+        fake, mu, logvar = self.generator_forward(input_semantics, real_image)
+        return self.generator_losses(input_semantics, fake, real_image, mu, logvar), fake
+
+    def generator_losses(self, input_semantics: torch.Tensor, fake: torch.Tensor, real: torch.Tensor,
+                         mu: Optional[torch.Tensor] = None, logvar: Optional[torch.Tensor] = None,
+                         netD: Optional[nn.Module] = None) -> dict:
+        """The weighted loss terms of the generator step, each a float32 scalar."""
         losses = {}
-        fake_image, kld = self.generate_fake(input_semantics, real_image, self.opt.use_vae, netG, netE)
-        if kld is not None:
-            losses['KLD'] = kld
-        pred_fake, pred_real = self.discriminate(input_semantics, fake_image, real_image, netD)
+        if mu is not None:
+            losses['KLD'] = self.KLDLoss(mu, logvar) * self.opt.lambda_kld
+        pred_fake, pred_real = self.discriminate(input_semantics, fake, real, netD)
         losses['GAN'] = self.criterionGAN(pred_fake, True, for_discriminator=False)
         if not self.opt.no_ganFeat_loss:
             losses['GAN_Feat'] = self.feature_matching_loss(pred_fake, pred_real)
         if self.criterionVGG is not None:
-            losses['VGG'] = self.criterionVGG(fake_image, real_image) * self.opt.lambda_vgg
-        return losses, fake_image
+            losses['VGG'] = self.criterionVGG(fake, real) * self.opt.lambda_vgg
+        return losses
 
     def feature_matching_loss(self, pred_fake: list, pred_real: list) -> torch.Tensor:
-        total = torch.zeros((), device=self.device)
+        total = torch.zeros((), device=pred_fake[0][0].device)
         for fake_feats, real_feats in zip(pred_fake, pred_real):
             for fake, real in zip(fake_feats[:-1], real_feats[:-1]):  # the last one is the prediction
                 total = total + self.criterionFeat(fake.float(), real.detach().float())
         return total * self.opt.lambda_feat / len(pred_fake)
 
     # ------------------------------------------------------------------ discriminator side
-    def compute_discriminator_loss(self, input_semantics: torch.Tensor, real_image: torch.Tensor,
-                                   fake_image: Optional[torch.Tensor] = None,
-                                   netD: Optional[nn.Module] = None) -> dict:
-        """SPADE's discriminator objective; ``fake_image`` (detached) is reused from the
-        generator step when given, else generated again as SPADE does."""
-        if fake_image is None:
-            with torch.no_grad():
-                fake_image, _ = self.generate_fake(input_semantics, real_image)
-        pred_fake, pred_real = self.discriminate(input_semantics, fake_image.detach(), real_image, netD)
+    def compute_discriminator_loss(self, input_semantics: torch.Tensor, real_image: torch.Tensor) -> dict:
+        """SPADE's discriminator objective, generating the fakes again without gradients."""
+        with torch.no_grad():
+            fake, _, _ = self.generator_forward(input_semantics, real_image)
+        return self.discriminator_losses(input_semantics, fake, real_image)
+
+    def discriminator_losses(self, input_semantics: torch.Tensor, fake: torch.Tensor, real: torch.Tensor,
+                             netD: Optional[nn.Module] = None) -> dict:
+        pred_fake, pred_real = self.discriminate(input_semantics, fake.detach(), real, netD)
         return {'D_Fake': self.criterionGAN(pred_fake, False, for_discriminator=True),
                 'D_real': self.criterionGAN(pred_real, True, for_discriminator=True)}
 
@@ -161,11 +170,21 @@ class Pix2PixModel(nn.Module):
             checkpoint.save_network(self.netE, 'E', epoch, self.opt)
 
     def load(self, epoch) -> None:
-        checkpoint.load_network(self.netG, 'G', epoch, self.opt)
+        checkpoint.load_network(self.netG, self.generator_label(epoch), epoch, self.opt)
         if self.netD is not None:
             checkpoint.load_network(self.netD, 'D', epoch, self.opt)
         if self.netE is not None:
             checkpoint.load_network(self.netE, 'E', epoch, self.opt)
+
+
+    def generator_label(self, epoch) -> str:
+        """At test time the EMA copy (``<epoch>_net_G_ema.pth``) when training saved one,
+        unless ``--no_ema``; otherwise the generator itself."""
+        use_ema = not self.opt.isTrain and not getattr(self.opt, 'no_ema', False)
+        if use_ema and os.path.isfile(checkpoint.network_path(self.opt, 'G_ema', epoch)):
+            print(f'using the EMA generator {checkpoint.network_path(self.opt, "G_ema", epoch)} (--no_ema for the raw one)')
+            return 'G_ema'
+        return 'G'
 
 
 def device_for(opt: argparse.Namespace) -> torch.device:

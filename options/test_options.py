@@ -11,6 +11,8 @@ class TestOptions(BaseOptions):
         parser.add_argument('--which_epoch', type=str, default='latest',
                             help='which epoch to load? "latest" for the latest checkpoint')
         parser.add_argument('--how_many', type=int, default=float('inf'), help='how many test images to run')
+        parser.add_argument('--no_ema', action='store_true',
+                            help='use the raw generator even where training saved an EMA copy (<epoch>_net_G_ema.pth)')
         parser.set_defaults(preprocess_mode='scale_width_and_crop', crop_size=256, load_size=256,
                             display_winsize=256, serial_batches=True, no_flip=True, phase='test')
         return parser

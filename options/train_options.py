@@ -50,4 +50,18 @@ class TrainOptions(BaseOptions):
         parser.add_argument('--gan_mode', type=str, default='hinge', choices=('hinge', 'ls', 'original', 'w'))
         parser.add_argument('--netD', type=str, default='multiscale', help='(n_layer|multiscale)')
         parser.add_argument('--lambda_kld', type=float, default=0.05)
+
+        # this project's training-loop options
+        parser.add_argument('--recompute_fake_for_D', action='store_true',
+                            help="regenerate the fakes for the discriminator step as SPADE does; by default the "
+                                 "generator step's fakes are reused (a third less generator compute)")
+        parser.add_argument('--ema', action='store_true',
+                            help='keep an exponential moving average of G; evaluation and test.py then use it')
+        parser.add_argument('--ema_decay', type=float, default=0.9999, help='decay of the generator EMA')
+        parser.add_argument('--ema_start', type=int, default=0,
+                            help='iteration from which the EMA averages (before it, it copies G)')
+        parser.add_argument('--amp', type=str, default='none', choices=('none', 'bf16', 'fp16'),
+                            help='mixed precision; contrastive losses and OT always stay float32')
+        parser.add_argument('--channels_last', action='store_true', help='channels-last memory format (faster convs on GPU)')
+        parser.add_argument('--compile', action='store_true', help='torch.compile the generator and discriminator')
         return parser

@@ -79,40 +79,59 @@ def describe_mismatch(expected: dict, found: dict, label: str = 'G') -> Optional
         parts.append(f'unexpected keys {_first(unexpected)}')
     if shapes:
         parts.append(f'shape differences {_first(shapes)}')
-    hint = guess_option(missing + unexpected, [s.split(' ')[0] for s in shapes], label)
+    input_channels_only = [k for k, v in expected.items() if k in found and _only_dim1_differs(found[k], v)]
+    width_diffs = [s.split(' ')[0] for s in shapes if s.split(' ')[0] not in input_channels_only]
+    hint = guess_option(missing + unexpected, width_diffs or input_channels_only, label, bool(width_diffs))
     return '; '.join(parts) + (f'. Probably {hint} differs from the run that wrote it' if hint else '')
 
 
-def guess_option(key_diffs: list[str], shape_diffs: list[str], label: str) -> Optional[str]:
-    """The option most likely responsible for a mismatch, from the names of differing keys."""
-    keys = ' '.join(key_diffs)
-    if 'running_mean' in keys or 'num_batches_tracked' in keys:
-        return f'--norm_{label} (batch vs instance normalisation)'
-    if 'weight_orig' in keys or 'weight_u' in keys:
-        return f'--norm_{label} (spectral normalisation on or off)'
-    if 'up_4' in keys:
-        return '--num_upsampling_layers'
-    if 'discriminator_' in keys and label == 'D':
-        return '--num_D'
-    if 'model' in keys and label == 'D':
-        return '--n_layers_D'
-    if 'layer6' in keys:
-        return '--crop_size (the encoder has six layers from 256 up)'
-    if key_diffs and all(k.startswith('model.') for k in key_diffs):
-        return '--netG or --resnet_n_blocks/--resnet_n_downsample'
+def guess_option(key_diffs: list[str], shape_diffs: list[str], label: str, widths: bool) -> Optional[str]:
+    """The option most likely responsible for a mismatch, from the names of differing keys
+    (``widths``: some output sizes differ, not only the number of input channels)."""
     if key_diffs:
-        return '--netG / --netD or the network architecture'
-    return _guess_from_shapes(shape_diffs, label)
+        return _guess_from_keys(key_diffs, label)
+    return _guess_from_shapes(shape_diffs, label, widths)
 
 
-def _guess_from_shapes(shape_diffs: list[str], label: str) -> Optional[str]:
-    input_layers = ('mlp_shared.0.weight', 'model0.0.weight', 'model0.0.weight_orig', 'model.1.weight',
-                    'model.1.weight_orig', 'model.1.0.weight', 'model.1.0.weight_orig')
-    if any(k.endswith(input_layers) for k in shape_diffs):
+def _only_dim1_differs(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.dim() == b.dim() >= 2 and a.shape[1] != b.shape[1] and a.shape[0] == b.shape[0] \
+        and a.shape[2:] == b.shape[2:]
+
+
+def _guess_from_keys(key_diffs: list[str], label: str) -> str:
+    names = {k.rsplit('.', 1)[-1] for k in key_diffs}
+    modules = ' '.join(k.rsplit('.', 1)[0] for k in key_diffs)
+    if 'up_4' in modules:
+        return '--num_upsampling_layers'
+    if 'discriminator_' in modules and label == 'D' and _whole_modules(key_diffs, r'discriminator_\d+'):
+        return '--num_D'
+    if 'layer6' in modules:
+        return '--crop_size (the encoder has six layers from 256 up)'
+    if label == 'D' and _whole_modules(key_diffs, r'model\d+'):
+        return '--n_layers_D'
+    if names & {'running_mean', 'running_var', 'num_batches_tracked'}:
+        return f'--norm_{label} (batch vs instance normalisation)'
+    if names & {'weight_orig', 'weight_u', 'weight_v'}:
+        return f'--norm_{label} (spectral normalisation on or off)'
+    if all(k.startswith('model.') for k in key_diffs):
+        return '--netG, --resnet_n_blocks or --resnet_n_downsample'
+    return '--netG / --netD or the network architecture'
+
+
+def _whole_modules(key_diffs: list[str], pattern: str) -> bool:
+    """True when the differing keys all belong to numbered blocks of ``pattern`` that exist on
+    one side only (an extra or missing discriminator / layer), not to a change inside blocks."""
+    import re
+    blocks = {m.group(0) for k in key_diffs for m in [re.search(pattern, k)] if m}
+    return bool(blocks) and all(re.search(pattern, k) for k in key_diffs) and len(blocks) <= 2
+
+
+def _guess_from_shapes(shape_diffs: list[str], label: str, widths: bool) -> Optional[str]:
+    if not widths:  # only the number of input channels differs
         return '--label_nc, --contain_dontcare_label or --no_instance (the number of input channels)'
     if any(k.startswith('fc_') for k in shape_diffs):
         return '--z_dim or --nef'
-    if 'fc.weight' in shape_diffs or 'fc.bias' in shape_diffs:
+    if set(shape_diffs) <= {'fc.weight', 'fc.bias'}:
         return '--use_vae, --crop_size or --aspect_ratio (the size of the starting map)'
     return {'G': '--ngf', 'D': '--ndf', 'E': '--nef or --ngf'}.get(label)
 

@@ -1,0 +1,115 @@
+"""Process-group set-up for training on one device, several GPUs, or several machines.
+
+- ``torchrun --nproc_per_node N train.py ...`` (and ``--nnodes/--node_rank/--rdzv_*``) sets the
+  usual RANK/WORLD_SIZE/LOCAL_RANK variables; each process trains on one device.
+- ``python train.py --gpu_ids 0,1,2,3`` without torchrun spawns one process per listed GPU,
+  so SPADE users keep their habit.
+NCCL is used on GPUs, gloo on the CPU (which makes multi-process runs testable anywhere).
+"""
+import argparse
+import os
+import socket
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from util.errors import OptionError
+
+
+@dataclass(frozen=True)
+class Context:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device('cpu')
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def launched_by_torchrun() -> bool:
+    return 'RANK' in os.environ and 'WORLD_SIZE' in os.environ
+
+
+def setup(opt: argparse.Namespace) -> Context:
+    """Join the process group (when there is more than one process) and pick this process's
+    device: ``cuda:<gpu_ids[local_rank]>`` or the CPU."""
+    world_size = int(os.environ.get('WORLD_SIZE', 1))
+    rank, local_rank = int(os.environ.get('RANK', 0)), int(os.environ.get('LOCAL_RANK', 0))
+    device = pick_device(opt, local_rank, world_size)
+    if world_size > 1 and not dist.is_initialized():
+        if device.type == 'cuda':
+            torch.cuda.set_device(device)
+        dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo', rank=rank, world_size=world_size)
+    if opt.batchSize % world_size != 0:
+        raise OptionError(f'--batchSize {opt.batchSize} is the global batch and must split evenly over '
+                          f'{world_size} processes')
+    return Context(rank, world_size, local_rank, device)
+
+
+def pick_device(opt: argparse.Namespace, local_rank: int, world_size: int) -> torch.device:
+    if not opt.gpu_ids:
+        return torch.device('cpu')
+    if not torch.cuda.is_available():
+        raise OptionError(f'--gpu_ids {",".join(map(str, opt.gpu_ids))} asks for GPUs but CUDA is not available; '
+                          'use --gpu_ids -1 to train on the CPU')
+    if world_size > 1 and len(opt.gpu_ids) == 1:
+        return torch.device('cuda', local_rank)  # torchrun: one process per visible GPU
+    if local_rank >= len(opt.gpu_ids):
+        raise OptionError(f'process {local_rank} has no GPU in --gpu_ids {",".join(map(str, opt.gpu_ids))}')
+    return torch.device('cuda', opt.gpu_ids[local_rank])
+
+
+def cleanup() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(ctx: Context) -> None:
+    if ctx.distributed:
+        dist.barrier()
+
+
+def broadcast_buffers(module: torch.nn.Module, ctx: Context) -> None:
+    """Copy rank 0's buffers (BatchNorm statistics, spectral-norm vectors) to every rank, so
+    all processes hold the same model; parameters are already kept equal by DDP."""
+    if ctx.distributed:
+        for buffer in module.buffers():
+            dist.broadcast(buffer.data, src=0)
+
+
+def all_reduce_mean(values: dict, ctx: Context) -> dict:
+    """Average scalar loss values over processes for logging."""
+    if not ctx.distributed or not values:
+        return values
+    keys = sorted(values)
+    stacked = torch.tensor([float(values[k]) for k in keys], device=ctx.device)
+    dist.all_reduce(stacked)
+    return dict(zip(keys, (stacked / ctx.world_size).tolist()))
+
+
+def spawn_per_gpu(worker: Callable[[], None], num_processes: int) -> None:
+    """What torchrun does on one machine: one process per GPU with the rendezvous variables set."""
+    os.environ.setdefault('MASTER_ADDR', '127.0.0.1')
+    os.environ.setdefault('MASTER_PORT', str(free_port()))
+    mp.spawn(_spawned, args=(num_processes, worker), nprocs=num_processes, join=True)
+
+
+def _spawned(index: int, num_processes: int, worker: Callable[[], None]) -> None:
+    os.environ.update(RANK=str(index), LOCAL_RANK=str(index), WORLD_SIZE=str(num_processes),
+                      LOCAL_WORLD_SIZE=str(num_processes))
+    worker()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]

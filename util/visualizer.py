@@ -1,0 +1,58 @@
+"""Training monitoring: TensorBoard (always on), SPADE's ``loss_log.txt`` and console lines.
+
+Only rank 0 creates a Visualizer; other ranks log nothing.
+"""
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+from util import util
+
+
+def tensorboard_dir(opt: argparse.Namespace) -> str:
+    return opt.tb_dir or os.path.join(opt.checkpoints_dir, opt.name, 'tensorboard')
+
+
+class Visualizer:
+    def __init__(self, opt: argparse.Namespace) -> None:
+        self.opt = opt
+        self.log_name = os.path.join(opt.checkpoints_dir, opt.name, 'loss_log.txt')
+        os.makedirs(os.path.dirname(self.log_name), exist_ok=True)
+        with open(self.log_name, 'a') as log_file:
+            log_file.write(f'================ Training Loss ({time.strftime("%c")}) ================\n')
+        self.writer = SummaryWriter(tensorboard_dir(opt))
+        print(f'TensorBoard: tensorboard --logdir {tensorboard_dir(opt)}')
+
+    def print_current_errors(self, epoch: int, epoch_iter: int, errors: dict, t: float) -> str:
+        """SPADE's console and loss_log.txt line."""
+        message = f'(epoch: {epoch}, iters: {epoch_iter}, time: {t:.3f}) '
+        message += ''.join(f'{k}: {float(v):.3f} ' for k, v in errors.items())
+        with open(self.log_name, 'a') as log_file:
+            log_file.write(message + '\n')
+        return message
+
+    def plot_scalars(self, scalars: dict, step: int, prefix: str = '') -> None:
+        for tag, value in scalars.items():
+            self.writer.add_scalar(prefix + tag, float(value), step)
+
+    def display_current_results(self, label: torch.Tensor, fake: torch.Tensor, real: torch.Tensor, step: int,
+                                max_images: int = 4) -> np.ndarray:
+        """Logs a grid: one row per sample, (colourised label | synthesized | real)."""
+        rows = []
+        for b in range(min(max_images, fake.size(0))):
+            colour = (util.dense2im(label[b]) if label.is_floating_point()
+                      else util.tensor2label(label[b], self.opt.label_nc + 2))
+            rows.append(np.concatenate([colour, util.tensor2im(fake[b]), util.tensor2im(real[b])], axis=1))
+        grid = np.concatenate(rows, axis=0)
+        self.writer.add_image('label|synthesized|real', grid, step, dataformats='HWC')
+        return grid
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
