@@ -10,9 +10,8 @@ loss is the weighted form (see shared/MONCE_NOTES.md)
 with positive weight W_ii (1 unless modulated) and negative weights W_ij, j != i:
 PatchNCE W_ij = 1; WeightNCE W_ij = Q (N-1) softmax_{j != i}(+-s_ij / beta); MoNCE
 W_ij = Q (N-1) P_ij with P the entropic optimal-transport plan between the anchors and their
-negatives. The self-pair slot of the denominator holds the positive, so the loss is an N-way
-cross-entropy whose target is the diagonal. Each function returns per-anchor losses (B, N),
-computed in at least float32 even under autocast.
+negatives. The self-pair is excluded from the negatives (it is the positive). Each function
+returns per-anchor losses (B, N), computed in at least float32 even under autocast.
 """
 import math
 from typing import Optional
@@ -35,16 +34,19 @@ def nce_from_similarities(s: torch.Tensor, tau: float, log_w: Optional[torch.Ten
                           log_w_pos: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Per-anchor loss (B, N) from similarities and optional log-weights.
 
-    ``log_w`` (B, N, N): log W_ij of the negatives (its diagonal is ignored); ``log_w_pos``
+    ``log_w`` (B, N, N): log W_ij of the negatives, -inf on the diagonal; ``log_w_pos``
     (B, N): log W_ii of the positives. Missing weights are 1.
     """
-    logits = s / tau
-    if log_w is not None:
-        logits = logits + log_w.masked_fill(_eye(s), 0.0)
+    # s * (1/tau) in both branches, so that unit weights give PatchNCE bit for bit
+    if log_w is None:
+        negatives = s * (1.0 / tau)
+        negatives.diagonal(dim1=-2, dim2=-1).fill_(-math.inf)
+    else:
+        negatives = torch.add(log_w, s, alpha=1.0 / tau)
+    positive = s.diagonal(dim1=-2, dim2=-1) * (1.0 / tau)
     if log_w_pos is not None:
-        logits = logits + torch.diag_embed(log_w_pos)
-    positive = logits.diagonal(dim1=-2, dim2=-1)
-    return torch.logsumexp(logits, dim=-1) - positive
+        positive = positive + log_w_pos
+    return torch.logaddexp(torch.logsumexp(negatives, dim=-1), positive) - positive
 
 
 def patchnce_loss(q: torch.Tensor, k: torch.Tensor, tau: float = 0.07) -> torch.Tensor:
@@ -84,31 +86,32 @@ def weightnce_log_weights(s: torch.Tensor, Q: float, beta: float, weighting: str
     """log W (B, N, N) of WeightNCE; -inf on the diagonal."""
     _check_choice('weighting', weighting)
     sign = 1.0 if weighting == 'hard' else -1.0
-    scores = ((sign / beta) * s).masked_fill(_eye(s), -math.inf)
-    log_softmax = torch.log_softmax(scores, dim=-1)
-    return log_softmax + _log_total(Q, s.shape[-1])
+    scores = s * (sign / beta)
+    scores.diagonal(dim1=-2, dim2=-1).fill_(-math.inf)
+    return torch.log_softmax(scores, dim=-1) + _log_total(Q, s.shape[-1])
 
 
 def monce_log_weights(s: torch.Tensor, Q: float, eps: float, cost: str, sinkhorn_iters: int,
                       sinkhorn_tol: float = 1e-5, weight_floor: float = 0.0,
                       grad_through_plan: bool = True) -> tuple[torch.Tensor, int]:
-    """(log W, Sinkhorn steps used) of MoNCE for similarities (..., N, N); -inf diagonal unless
-    ``weight_floor > 0``. Leading dimensions are solved together (e.g. images x layers)."""
+    """(log W, Sinkhorn steps used) of MoNCE for similarities (..., N, N), -inf on the
+    diagonal. Leading dimensions are solved together (e.g. layers x images)."""
     _check_choice('cost', cost)
     if not grad_through_plan:
         s = s.detach()
-    c = s if cost == 'hard' else 1.0 - s
-    log_kernel = (c / eps).masked_fill(_eye(s), -math.inf)
-    log_plan, steps = sinkhorn_log(log_kernel, sinkhorn_iters, sinkhorn_tol)
-    log_w = log_plan + _log_total(Q, s.shape[-1])
+    # 'easy' is c = 1 - s; its constant 1/eps cancels in the plan, so -s/eps is the same kernel
+    log_kernel = s * ((1.0 if cost == 'hard' else -1.0) / eps)
+    log_kernel.diagonal(dim1=-2, dim2=-1).fill_(-math.inf)
+    log_w, steps = sinkhorn_log(log_kernel, sinkhorn_iters, sinkhorn_tol, log_scale=_log_total(Q, s.shape[-1]))
     if weight_floor > 0:
         log_w = torch.logaddexp(log_w, torch.tensor(math.log(weight_floor), dtype=log_w.dtype, device=log_w.device))
+        log_w.diagonal(dim1=-2, dim2=-1).fill_(-math.inf)
     return log_w, steps
 
 
 def positive_log_weights(log_w: torch.Tensor) -> torch.Tensor:
     """log of each anchor's largest negative weight (B, N): the released code's positive weight."""
-    return log_w.masked_fill(_eye(log_w), -math.inf).amax(dim=-1)
+    return log_w.amax(dim=-1)
 
 
 def _log_total(Q: float, n: int) -> float:
@@ -118,11 +121,6 @@ def _log_total(Q: float, n: int) -> float:
     if n < 2:
         raise ValueError(f'a contrastive loss needs at least 2 patches per image, got {n}')
     return math.log(Q * (n - 1))
-
-
-def _eye(s: torch.Tensor) -> torch.Tensor:
-    n = s.shape[-1]
-    return torch.eye(n, dtype=torch.bool, device=s.device)
 
 
 def _check_choice(name: str, value: str) -> None:

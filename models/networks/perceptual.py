@@ -134,8 +134,8 @@ class PerceptualLoss(nn.Module):
     The VGG19 is held outside the module tree: it is never trained, never in ``state_dict()``,
     yet follows ``.to()``/``.cuda()``. Only the optional MLP heads (``self.heads``) are
     parameters; ``trainable_parameters()`` hands them to the generator's optimiser.
-    ``last_stats`` holds the last call's per-layer losses (detached 0-dim tensors) and, for
-    MoNCE, the Sinkhorn steps used per layer.
+    ``last_stats`` holds the last call's per-layer losses (floats, before the layer weights)
+    and, for MoNCE, the Sinkhorn steps used per layer (``<layer>_sinkhorn_iters``).
     """
 
     def __init__(self, opt: argparse.Namespace, vgg: Optional[VGG19Features] = None) -> None:
@@ -218,7 +218,8 @@ class PerceptualLoss(nn.Module):
                 steps = {}
             else:
                 losses, steps = self._contrastive(fake_feats, real_feats)
-        self.last_stats = {name: loss.detach() for name, loss in losses.items()}
+        values = torch.stack([losses[name].detach() for name in self.layers]).tolist()  # one device sync
+        self.last_stats = dict(zip(self.layers, values))
         self.last_stats.update({f'{name}_sinkhorn_iters': n for name, n in steps.items()})
         return sum(self.layer_weights[name] * losses[name] for name in self.layers)
 
@@ -237,9 +238,9 @@ class PerceptualLoss(nn.Module):
         through the layer's MLP head if any, L2-normalised, in float32."""
         positions = fake.shape[2] * fake.shape[3]
         index = torch.randperm(positions, device=fake.device)[:min(self.opt.num_patches, positions)]
-        q = fake.flatten(2)[:, :, index].transpose(1, 2).float()
+        q = fake.flatten(2).index_select(2, index).transpose(1, 2).float()
         with torch.no_grad():
-            k = real.flatten(2)[:, :, index].transpose(1, 2).float()
+            k = real.flatten(2).index_select(2, index).transpose(1, 2).float()
         if name in self.heads:
             q = self.heads[name](q)
             with torch.no_grad():

@@ -76,7 +76,7 @@ class VGG19Features(nn.Module):
         self.normalize = normalize
         self._index = {name: LAYER_NAMES.index(name) for name in self.layers}
         depth = max(self._index.values()) + 1
-        self.features = torchvision.models.vgg19(weights=None).features[:depth]
+        self.features = build_trunk(depth)
         state = load_vgg19_features_state(weights)
         if state is not None:
             _load_trunk(self.features, state, weights)
@@ -98,6 +98,25 @@ class VGG19Features(nn.Module):
             if index in wanted:
                 taps[wanted[index]] = x
         return {name: taps[name] for name in self.layers}
+
+
+def build_trunk(depth: int) -> nn.Sequential:
+    """The first ``depth`` modules of torchvision's ``vgg19().features``, initialised as
+    torchvision does (its module indices, so its state dict keys, are the same)."""
+    modules: list[nn.Module] = []
+    channels = 3
+    for name in LAYER_NAMES[:depth]:
+        if name.startswith('conv'):
+            conv = nn.Conv2d(channels, layer_channels(name), kernel_size=3, padding=1)
+            nn.init.kaiming_normal_(conv.weight, mode='fan_out', nonlinearity='relu')
+            nn.init.zeros_(conv.bias)
+            modules.append(conv)
+            channels = layer_channels(name)
+        elif name.startswith('relu'):
+            modules.append(nn.ReLU(inplace=True))
+        else:
+            modules.append(nn.MaxPool2d(kernel_size=2, stride=2))
+    return nn.Sequential(*modules)
 
 
 # ---------------------------------------------------------------------------- weights
