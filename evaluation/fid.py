@@ -1,0 +1,188 @@
+"""Fréchet Inception Distance with pytorch-fid's network and weights (the TF-ported Inception
+that FID numbers in the literature are computed with).
+
+We take the network, the weights URL and the Fréchet distance from pytorch-fid itself; what is
+ours is where the weights come from (an explicit file for offline machines, or torch hub's
+cache), activations of in-memory batches, and the error a user sees when no weights exist.
+"""
+import os
+import threading
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Optional, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pytorch_fid import inception as fid_inception
+from pytorch_fid.fid_score import calculate_frechet_distance
+
+from evaluation.images import to_uint8
+from util.errors import CheckpointError, UserError
+
+FID_WEIGHTS_FILE = 'pt_inception-2015-12-05-6726825d.pth'
+FID_WEIGHTS_URL = fid_inception.FID_WEIGHTS_URL
+DIMS = tuple(fid_inception.InceptionV3.BLOCK_INDEX_BY_DIM)  # 64, 192, 768, 2048 (the standard)
+
+_loader_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class FIDStats:
+    """Mean and covariance of Inception activations over ``count`` images."""
+    mu: np.ndarray
+    sigma: np.ndarray
+    count: int
+
+
+class InceptionFeatures:
+    """pytorch-fid's InceptionV3 with its input conventions, ready to embed batches.
+
+    ``weights_id`` identifies the weights file (path, size, mtime) so cached statistics from
+    other weights are never reused."""
+
+    def __init__(self, net: torch.nn.Module, dims: int, device: Union[str, torch.device], weights_id: str):
+        self.net = net.to(device).eval()
+        self.dims = dims
+        self.device = torch.device(device)
+        self.weights_id = weights_id
+
+    @torch.no_grad()
+    def activations(self, images: torch.Tensor) -> np.ndarray:
+        """(B, dims) float64 activations of (B,3,H,W) images: uint8, or float in [-1,1]
+        (quantised to 8 bits first, like a saved PNG)."""
+        unit = to_uint8(images).to(self.device).float() / 255.0  # the [0,1] input pytorch-fid expects
+        features = self.net(unit)[0]
+        if features.shape[2:] != (1, 1):  # blocks below pool3 are pooled, as pytorch-fid does
+            features = F.adaptive_avg_pool2d(features, output_size=(1, 1))
+        return features.flatten(1).cpu().numpy().astype(np.float64)
+
+
+def hub_weights_path() -> str:
+    """Where torch hub caches pytorch-fid's weights (honours $TORCH_HOME)."""
+    return os.path.join(torch.hub.get_dir(), 'checkpoints', FID_WEIGHTS_FILE)
+
+
+def inception_weights_available(weights: Optional[str] = None) -> bool:
+    """Whether :func:`load_inception` can run without downloading anything."""
+    return os.path.isfile(weights if weights else hub_weights_path())
+
+
+def load_inception(weights: Optional[str] = None, dims: int = 2048,
+                   device: Union[str, torch.device] = 'cpu') -> InceptionFeatures:
+    """pytorch-fid's FID Inception, weights from the file ``weights`` (``--fid_weights``) or,
+    without it, from torch hub's cache (downloaded there on first use).
+
+    Raises :class:`UserError` when no weights can be had, :class:`CheckpointError` when the
+    file is not this network's state dict (loading is strict)."""
+    if dims not in DIMS:
+        raise UserError(f"--fid_dims must be one of {', '.join(map(str, DIMS))} (2048 is the standard), got {dims}")
+    path = os.path.abspath(weights) if weights else None
+    source = _file_loader(path) if path else _hub_loader()
+    with _weights_from(source):
+        try:
+            net = fid_inception.InceptionV3([fid_inception.InceptionV3.BLOCK_INDEX_BY_DIM[dims]])
+        except RuntimeError as exc:  # strict load_state_dict: wrong keys or shapes
+            raise CheckpointError(f"{_describe(path)} is not the FID Inception network's weights: "
+                                  f"{_first_lines(exc)}") from None
+    return InceptionFeatures(net, dims, device, _file_id(path or hub_weights_path()))
+
+
+@contextmanager
+def _weights_from(loader: Callable[..., dict]) -> Iterator[None]:
+    # pytorch-fid always fetches its weights by URL; swap in our source for the one build
+    with _loader_lock:
+        original = fid_inception.load_state_dict_from_url
+        fid_inception.load_state_dict_from_url = loader
+        try:
+            yield
+        finally:
+            fid_inception.load_state_dict_from_url = original
+
+
+def _file_loader(path: str) -> Callable[..., dict]:
+    def load(*_args, **_kwargs) -> dict:
+        if not os.path.isfile(path):
+            raise UserError(f"--fid_weights '{path}' does not exist (expected pytorch-fid's {FID_WEIGHTS_FILE})")
+        try:
+            state = torch.load(path, map_location='cpu', weights_only=True)
+        except Exception as exc:  # pickle, zip or torch errors: all mean "not a usable file"
+            raise CheckpointError(f"--fid_weights '{path}' cannot be read as a state dict: {_first_lines(exc)}") from None
+        if not isinstance(state, dict):
+            raise CheckpointError(f"--fid_weights '{path}' holds a {type(state).__name__}, not a state dict")
+        return state
+    return load
+
+
+def _hub_loader() -> Callable[..., dict]:
+    def load(url: str, *_args, **_kwargs) -> dict:
+        try:
+            return torch.hub.load_state_dict_from_url(url, map_location='cpu', progress=True, weights_only=True)
+        except Exception as exc:  # offline, proxy, HTTP or truncated-download errors alike
+            raise UserError(
+                f"the FID Inception weights are not available ({_first_lines(exc)}): download {FID_WEIGHTS_URL} "
+                f"to {hub_weights_path()} (torch hub's cache; set $TORCH_HOME to move it), or give the file "
+                f"{FID_WEIGHTS_FILE} with --fid_weights PATH") from None
+    return load
+
+
+def _describe(path: Optional[str]) -> str:
+    return f"--fid_weights '{path}'" if path else f"the cached file '{hub_weights_path()}'"
+
+
+def _file_id(path: str) -> str:
+    stat = os.stat(path)
+    return f"{os.path.realpath(path)}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _first_lines(exc: BaseException, limit: int = 300) -> str:
+    text = ' '.join(str(exc).split())
+    return text if len(text) <= limit else text[:limit] + '...'
+
+
+class ActivationSet:
+    """Activations accumulated batch by batch, then reduced to :class:`FIDStats`."""
+
+    def __init__(self, features: InceptionFeatures):
+        self.features = features
+        self.parts: list[np.ndarray] = []
+
+    def add(self, images: torch.Tensor) -> None:
+        self.parts.append(self.features.activations(images))
+
+    @property
+    def count(self) -> int:
+        return sum(len(part) for part in self.parts)
+
+    def stats(self) -> FIDStats:
+        return statistics(np.concatenate(self.parts) if self.parts else np.zeros((0, self.features.dims)))
+
+
+def statistics(activations: np.ndarray) -> FIDStats:
+    """Mean and (unbiased) covariance of (N, dims) activations, as pytorch-fid computes them."""
+    if len(activations) < 2:
+        raise UserError(f"FID needs at least 2 images per set, got {len(activations)}")
+    return FIDStats(np.mean(activations, axis=0), np.cov(activations, rowvar=False), len(activations))
+
+
+def stats_of_batches(features: InceptionFeatures, batches: Iterable[torch.Tensor]) -> FIDStats:
+    """Statistics of image batches ((B,3,H,W) uint8, or float in [-1,1]): the training loop
+    feeds generated batches here without writing files."""
+    acc = ActivationSet(features)
+    for batch in batches:
+        acc.add(batch)
+    return acc.stats()
+
+
+def fid_from_stats(a: FIDStats, b: FIDStats) -> float:
+    """The Fréchet distance between two activation Gaussians (pytorch-fid's implementation)."""
+    if a.mu.shape != b.mu.shape:
+        raise UserError(f"cannot compare FID statistics of {a.mu.shape[0]} and {b.mu.shape[0]} dimensions")
+    try:
+        with warnings.catch_warnings():  # pytorch-fid passes an argument recent SciPy deprecates
+            warnings.simplefilter('ignore', DeprecationWarning)
+            return float(calculate_frechet_distance(a.mu, a.sigma, b.mu, b.sigma))
+    except ValueError as exc:  # a large imaginary part in sqrtm: far too few images for the dims
+        raise UserError(f"FID is numerically undefined for these sets ({exc}); use more images than "
+                        f"feature dimensions ({a.mu.shape[0]}), e.g. >= 2048 for the standard FID") from None
