@@ -1,0 +1,150 @@
+"""Metrics over batches in memory: the API the training loop (``--eval_freq``) and every
+evaluation front end use.
+
+    suite = MetricSuite.for_dataset(settings, 'ade20k', have_labels=True, device=device)  # once
+    reference = suite.reference_stats(split='val', size=256, files=val_image_paths,
+                                      images=lambda: (batch['image'] for batch in val_loader))
+    run = suite.start(reference)
+    for batch in val_loader:
+        run.add(generator(batch), real=batch['image'], label=batch['label'])
+    metrics = run.results()   # {'fid': ..., 'miou': ..., 'pixel_acc': ..., 'num_images': ...}
+
+Images are (B,3,H,W) float in [-1,1] (or uint8); ``label`` is the data loader's label tensor.
+"""
+from typing import Callable, Iterable, Optional, Sequence, Union
+
+import torch
+
+from evaluation import fid_cache
+from evaluation.confusion import ConfusionMatrix
+from evaluation.fid import ActivationSet, FIDStats, fid_from_stats, load_inception, stats_of_batches
+from evaluation.images import to_uint8
+from evaluation.segmenters import SegmenterSettings, build_segmenter, has_segmenter
+from evaluation.settings import METRICS, EvalSettings, applicable_metrics
+from evaluation.swd import FAKE, REAL, PatchSet, swd_between
+from util.errors import UserError
+
+Device = Union[str, torch.device]
+
+
+class MetricSuite:
+    """The networks the chosen metrics need, loaded once and reused by every :meth:`start`."""
+
+    def __init__(self, settings: EvalSettings, dataset_mode: Optional[str], metrics: Sequence[str],
+                 device: Device = 'cpu'):
+        unknown = [m for m in metrics if m not in METRICS]
+        if unknown or not metrics:
+            raise UserError(f"unknown metrics {unknown or '(none)'}: choose from {', '.join(METRICS)}")
+        self.settings = settings
+        self.dataset_mode = dataset_mode
+        self.metrics = tuple(metrics)
+        self.inception = load_inception(settings.fid_weights, settings.fid_dims, device) if 'fid' in metrics else None
+        self.segmenter = None
+        if 'miou' in metrics:
+            seg_settings = SegmenterSettings(settings.seg_weights, device, settings.seg_scales)
+            self.segmenter = build_segmenter(dataset_mode, seg_settings)
+
+    @classmethod
+    def for_dataset(cls, settings: EvalSettings, dataset_mode: Optional[str], have_labels: bool,
+                    device: Device = 'cpu') -> 'MetricSuite':
+        """``settings.metrics``, or else every metric that applies to the dataset."""
+        metrics = settings.metrics or applicable_metrics(dataset_mode, have_labels, has_segmenter(dataset_mode))
+        return cls(settings, dataset_mode, metrics, device)
+
+    def reference_stats(self, *, split: str, size: fid_cache.Size, files: Sequence[str],
+                        images: Callable[[], Iterable[torch.Tensor]], preprocess: str = 'dataset loader') -> FIDStats:
+        """The real images' FID statistics from the cache, or from ``images()`` (then cached).
+
+        ``files`` are the real image paths (their sizes and mtimes key the cache), ``size`` and
+        ``preprocess`` describe how the loader prepares them, ``split`` names the split. For
+        images without files (the synthetic dataset) put what identifies them, e.g. the seed
+        and the number of images, into ``preprocess``."""
+        if self.inception is None:
+            raise ValueError("reference_stats needs a suite with the 'fid' metric")
+        stats, _ = fid_cache.cached_stats(
+            self.settings.fid_cache_dir, dataset=self.dataset_mode or 'folder', split=split, size=size,
+            files=files, features=self.inception, preprocess=preprocess,
+            compute=lambda: stats_of_batches(self.inception, images()))
+        return stats
+
+    def start(self, reference: Optional[FIDStats] = None) -> 'MetricRun':
+        """A new accumulation. With ``reference`` (the reals' FID statistics) real images are
+        only needed for SWD; without it their FID statistics are computed in the same pass."""
+        return MetricRun(self, reference)
+
+
+class MetricRun:
+    """One evaluation: batches go in with :meth:`add`, numbers come out of :meth:`results`."""
+
+    def __init__(self, suite: MetricSuite, reference: Optional[FIDStats]):
+        self.suite = suite
+        self.reference = reference
+        fid = suite.inception is not None
+        self.fake_acts = ActivationSet(suite.inception) if fid else None
+        self.real_acts = ActivationSet(suite.inception) if fid and reference is None else None
+        self.confusion = ConfusionMatrix(suite.segmenter.num_classes) if suite.segmenter else None
+        seed = suite.settings.swd_seed
+        swd = 'swd' in suite.metrics
+        self.real_patches = PatchSet(seed, REAL) if swd else None
+        self.fake_patches = PatchSet(seed, FAKE) if swd else None
+        self.count = 0
+        self._real_stats: Optional[FIDStats] = reference
+
+    @property
+    def needs_reals(self) -> bool:
+        return self.real_acts is not None or self.real_patches is not None
+
+    def add(self, fake: torch.Tensor, real: Optional[torch.Tensor] = None, label: Optional[torch.Tensor] = None,
+            target: Optional[torch.Tensor] = None) -> None:
+        """One batch: generated images, their real images (needed when :attr:`needs_reals`),
+        and for mIoU either ``label`` (the data loader's label tensor) or ``target`` ((B,H,W)
+        class indices, -1 = not scored)."""
+        fake = to_uint8(fake)
+        if self.needs_reals:
+            if real is None:
+                raise ValueError('this run needs the real images (FID reference or SWD)')
+            real = to_uint8(real)
+        if self.fake_acts is not None:
+            self.fake_acts.add(fake)
+        if self.real_acts is not None:
+            self.real_acts.add(real)
+        if self.confusion is not None:
+            self._add_segmentation(fake, label, target)
+        if self.real_patches is not None:
+            self.real_patches.add(real)
+            self.fake_patches.add(fake)
+        self.count += fake.shape[0]
+
+    def _add_segmentation(self, fake: torch.Tensor, label: Optional[torch.Tensor],
+                          target: Optional[torch.Tensor]) -> None:
+        segmenter = self.suite.segmenter
+        if target is None:
+            if label is None:
+                raise ValueError('mIoU needs the label maps (label= or target=)')
+            target = segmenter.target_from_dataset_label(label)
+        predicted = segmenter(fake)
+        if tuple(target.shape) != tuple(predicted.shape):
+            raise ValueError(f"label maps {tuple(target.shape)} do not match the images {tuple(predicted.shape)}")
+        self.confusion.update(predicted, target)
+
+    @property
+    def real_stats(self) -> Optional[FIDStats]:
+        """The reals' FID statistics: the reference, or those computed in this run (read it
+        after the last :meth:`add`)."""
+        if self._real_stats is None and self.real_acts is not None:
+            self._real_stats = self.real_acts.stats()
+        return self._real_stats
+
+    def results(self) -> dict:
+        """{'fid', 'miou', 'pixel_acc', 'swd', 'swd_levels'} for the metrics of the suite, and
+        'num_images'."""
+        out: dict = {}
+        if self.fake_acts is not None:
+            out['fid'] = fid_from_stats(self.fake_acts.stats(), self.real_stats)
+        if self.confusion is not None:
+            out['miou'] = self.confusion.mean_iou()
+            out['pixel_acc'] = self.confusion.pixel_accuracy()
+        if self.real_patches is not None:
+            out.update(swd_between(self.real_patches, self.fake_patches, self.suite.settings.swd_seed).as_dict())
+        out['num_images'] = self.count
+        return out
