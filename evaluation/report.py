@@ -1,0 +1,64 @@
+"""The results of an evaluation as a printed table and as ``metrics.json``.
+
+``metrics.json`` holds the numbers as computed: ``fid``; ``miou`` and ``pixel_acc`` as fractions
+in [0,1] (the table shows percent, as papers do); ``swd`` (x1e3, mean over levels) and
+``swd_levels`` (x1e3, by level height); ``num_images``; and ``info`` on how they were obtained.
+"""
+import json
+import math
+import os
+
+from util.fileio import atomic_write_text
+
+METRICS_FILE = 'metrics.json'
+
+
+def _rows(results: dict) -> list[tuple[str, str]]:
+    rows = []
+    if 'fid' in results:
+        rows.append(('FID', f"{results['fid']:.2f}"))
+    if 'miou' in results:
+        rows.append(('mIoU', _percent(results['miou'])))
+        rows.append(('pixel accuracy', _percent(results['pixel_acc'])))
+    if 'swd' in results:
+        rows.append(('SWD (x1e3, mean)', f"{results['swd']:.2f}"))
+        for height, value in results.get('swd_levels', {}).items():
+            rows.append((f'  SWD {height}px', f'{value:.2f}'))
+    if 'num_images' in results:
+        rows.append(('images', str(results['num_images'])))
+    return rows
+
+
+def _percent(value: float) -> str:
+    return 'n/a' if value is None or math.isnan(value) else f'{100 * value:.2f}%'
+
+
+def format_table(results: dict) -> str:
+    """A two-column table of the metrics present in ``results``."""
+    rows = [('metric', 'value')] + _rows(results)
+    left = max(len(name) for name, _ in rows)
+    right = max(len(value) for _, value in rows)
+    rule = f"+-{'-' * left}-+-{'-' * right}-+"
+    lines = [f'| {name:<{left}} | {value:>{right}} |' for name, value in rows]
+    return '\n'.join([rule, lines[0], rule, *lines[1:], rule])
+
+
+def default_output_path(fake_dir: str) -> str:
+    """``metrics.json`` beside the generated images' folder (in its parent)."""
+    return os.path.join(os.path.dirname(os.path.abspath(os.path.normpath(fake_dir))), METRICS_FILE)
+
+
+def write_metrics(results: dict, path: str) -> None:
+    """Writes ``results`` as JSON atomically (NaN, e.g. mIoU without labelled pixels, as null)."""
+    atomic_write_text(path, json.dumps(_json_safe(results), indent=2, sort_keys=True) + '\n')
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
