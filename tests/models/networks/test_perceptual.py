@@ -1,0 +1,243 @@
+"""The perceptual loss module: options, the preset, the wiring of VGG taps to the losses."""
+import argparse
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from models.networks import contrastive, perceptual
+from models.networks.perceptual import PerceptualLoss
+from models.networks.vgg import VGG19Features
+from options.base_options import OptionParser
+from util.errors import CheckpointError, OptionError
+
+pytestmark = pytest.mark.filterwarnings('ignore:--vgg_weights random')
+RELU_1 = ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1']
+WEIGHTS = [1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0]
+SHALLOW = ('--vgg_layers', 'relu1_2,relu2_2', '--vgg_layer_weights', '1/32,1/16')  # fast where depth is moot
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    argv = list(argv)
+    parser = OptionParser(argv)
+    perceptual.modify_commandline_options(parser, True)
+    return parser.parse_args(argv)
+
+
+_VGGS: dict = {}
+
+
+def build(*argv: str) -> PerceptualLoss:
+    """The module for these options, sharing one random VGG per set of taps (building and
+    initialising a VGG19 trunk is most of the cost of a tiny test)."""
+    opt = parse('--vgg_weights', 'random', *argv)
+    try:
+        layers = tuple(perceptual.parse_layers(opt))
+    except OptionError:
+        return PerceptualLoss(opt)
+    if layers not in _VGGS:
+        _VGGS[layers] = VGG19Features(layers, 'random')
+    return PerceptualLoss(opt, vgg=_VGGS[layers])
+
+
+def images(size=32, batch=2, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    real = torch.rand(batch, 3, size, size, generator=gen) * 2 - 1
+    fake = (real + 0.3 * torch.randn(batch, 3, size, size, generator=gen)).clamp(-1, 1)
+    return fake.requires_grad_(True), real
+
+
+def seeded_loss(loss: PerceptualLoss, fake, real, seed=0) -> torch.Tensor:
+    torch.manual_seed(seed)
+    return loss(fake, real)
+
+
+def patches(loss: PerceptualLoss, fake, real, seed=0) -> dict:
+    """(q, k) per layer, drawn as the module draws them: one permutation per layer, in order."""
+    torch.manual_seed(seed)
+    feats_fake, feats_real = loss.vgg(fake), loss.vgg(real)
+    out = {}
+    for name in loss.layers:
+        f, r = feats_fake[name].flatten(2), feats_real[name].flatten(2)
+        index = torch.randperm(f.shape[-1])[:min(loss.opt.num_patches, f.shape[-1])]
+        out[name] = (F.normalize(f[:, :, index].transpose(1, 2), dim=-1),
+                     F.normalize(r[:, :, index].transpose(1, 2), dim=-1))
+    return out
+
+
+# ------------------------------------------------------------------------------ options
+def test_defaults_follow_the_paper():
+    opt = parse()
+    assert opt.perceptual_loss == 'vgg' and opt.monce_preset == 'none'
+    assert opt.vgg_layers == 'relu1_2,relu2_2,relu3_2,relu4_2,relu5_2'
+    assert perceptual.parse_layer_weights(opt, 5) == WEIGHTS
+    assert (opt.num_patches, opt.nce_T, opt.neg_term_weight, opt.ot_eps, opt.ot_cost) == (256, 0.07, 1.0, 0.1, 'easy')
+    assert (opt.weight_beta, opt.weight_mode, opt.nce_modulated_layers, opt.nce_mlp) == (0.1, 'easy', 'all', False)
+    assert (opt.vgg_weights, opt.vgg_normalize, opt.nce_modulate_positive) == ('imagenet', False, False)
+
+
+def test_official_preset_sets_the_released_settings_and_flags_still_win():
+    opt = parse('--monce_preset', 'official')
+    for key, value in perceptual.OFFICIAL_PRESET.items():
+        assert getattr(opt, key) == value, key
+    assert opt.vgg_layers.split(',') == RELU_1 and opt.nce_modulated_layers == 'relu5_1'
+    opt = parse('--monce_preset', 'official', '--ot_eps', '0.5', '--perceptual_loss', 'weightnce')
+    assert (opt.ot_eps, opt.perceptual_loss, opt.ot_cost) == (0.5, 'weightnce', 'hard')
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--vgg_layer_weights', '1,2'], '--vgg_layer_weights gives 2 weights for 5 layers'),
+    (['--vgg_layer_weights', '1/32,x,1,1,1'], '--vgg_layer_weights must be'),
+    (['--vgg_layers', 'relu1_1,relu9_9', '--vgg_layer_weights', '1,1'], '--vgg_layers'),
+    (['--nce_modulated_layers', 'relu1_1'], '--nce_modulated_layers: relu1_1 not among'),
+    (['--ot_eps', '0'], '--ot_eps must be > 0'),
+    (['--nce_T', '-1'], '--nce_T must be > 0'),
+    (['--sinkhorn_tol=-0.001'], '--sinkhorn_tol must be >= 0'),
+    (['--perceptual_loss', 'monce', '--num_patches', '1'], '--num_patches must be >= 2'),
+])
+def test_invalid_options_raise_one_clear_line(argv, message):
+    with pytest.raises(OptionError, match=message.replace('(', r'\(')):
+        build(*argv)
+
+
+def test_choices_are_enforced_by_the_parser():
+    with pytest.raises(OptionError, match='perceptual_loss'):
+        parse('--perceptual_loss', 'lpips')
+
+
+# --------------------------------------------------------------------------- the losses
+def test_vgg_loss_is_spades_weighted_l1():
+    loss = build('--perceptual_loss', 'vgg', '--vgg_layers', ','.join(RELU_1))
+    fake, real = images()
+    feats_fake, feats_real = loss.vgg(fake), loss.vgg(real)
+    expected = sum(w * F.l1_loss(feats_fake[n], feats_real[n]) for n, w in zip(RELU_1, WEIGHTS))
+    torch.testing.assert_close(loss(fake, real), expected)
+    assert set(loss.last_stats) == set(RELU_1)
+
+
+def test_official_preset_is_patchnce_below_and_released_monce_at_relu5_1():
+    loss = build('--monce_preset', 'official')
+    fake, real = images(size=64)  # relu5_1 is 4x4: 16 patches, so Q = 128/15
+    pairs = patches(loss, fake, real)
+    expected = 0
+    for name, w in zip(RELU_1, WEIGHTS):
+        q, k = pairs[name]
+        if name == 'relu5_1':
+            per_anchor = contrastive.monce_loss(q, k, Q=128 / 15, eps=1.0, cost='hard', sinkhorn_iters=50,
+                                                modulate_positive=True, sinkhorn_tol=0.0, weight_floor=1e-8)
+        else:
+            per_anchor = contrastive.patchnce_loss(q, k)
+        expected = expected + w * per_anchor.mean()
+    torch.testing.assert_close(seeded_loss(loss, fake, real), expected, rtol=1e-6, atol=1e-6)
+    assert loss.last_stats['relu5_1_sinkhorn_iters'] == 50
+    assert 'relu4_1_sinkhorn_iters' not in loss.last_stats
+
+
+@pytest.mark.parametrize('kind', ['weightnce', 'monce'])
+def test_modulated_layers_use_the_weighted_loss_and_the_others_patchnce(kind):
+    loss = build('--perceptual_loss', kind, '--nce_modulated_layers', 'relu2_2,relu4_2', '--num_patches', '32')
+    fake, real = images()
+    pairs = patches(loss, fake, real)
+    expected = 0
+    for name, w in zip(loss.layers, WEIGHTS):
+        q, k = pairs[name]
+        if name not in ('relu2_2', 'relu4_2'):
+            per_anchor = contrastive.patchnce_loss(q, k)
+        elif kind == 'weightnce':
+            per_anchor = contrastive.weightnce_loss(q, k)
+        else:
+            per_anchor = contrastive.monce_loss(q, k)
+        expected = expected + w * per_anchor.mean()
+    torch.testing.assert_close(seeded_loss(loss, fake, real), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_total_negative_weight_option_overrides_q():
+    loss = build('--perceptual_loss', 'monce', '--neg_weight_total', '10', '--num_patches', '11',
+                 '--vgg_layers', 'relu1_1', '--vgg_layer_weights', '1')
+    fake, real = images()
+    q, k = patches(loss, fake, real)['relu1_1']
+    expected = contrastive.monce_loss(q, k, Q=1.0).mean()  # 10 / (11 - 1)
+    torch.testing.assert_close(seeded_loss(loss, fake, real), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_batched_sinkhorn_over_layers_equals_one_solve_per_layer():
+    # every layer has 16 patches here, so all five share one batched Sinkhorn solve
+    loss = build('--perceptual_loss', 'monce', '--num_patches', '16', '--sinkhorn_tol', '0')
+    fake, real = images()
+    pairs = patches(loss, fake, real)
+    expected = sum(w * contrastive.monce_loss(*pairs[n], sinkhorn_tol=0.0).mean() for n, w in zip(loss.layers, WEIGHTS))
+    torch.testing.assert_close(seeded_loss(loss, fake, real), expected, rtol=1e-6, atol=1e-6)
+    assert {loss.last_stats[f'{n}_sinkhorn_iters'] for n in loss.layers} == {100}
+
+
+# ------------------------------------------------------------------ randomness, gradients
+@pytest.mark.parametrize('kind', ['patchnce', 'monce'])
+def test_seeded_runs_repeat_exactly_and_seeds_matter(kind):
+    loss = build('--perceptual_loss', kind, '--num_patches', '16', *SHALLOW)
+    fake, real = images()
+    first, again = seeded_loss(loss, fake, real, 1), seeded_loss(loss, fake, real, 1)
+    assert torch.equal(first, again)
+    assert not torch.equal(first, seeded_loss(loss, fake, real, 2))
+
+
+def test_gradient_reaches_the_fake_image_only():
+    loss = build('--perceptual_loss', 'monce', '--num_patches', '16', *SHALLOW)
+    fake, real = images()
+    real.requires_grad_(True)
+    loss(fake, real).backward()
+    assert fake.grad is not None and fake.grad.abs().sum() > 0
+    assert real.grad is None
+
+
+def test_contrastive_part_is_float32_under_autocast():
+    loss = build('--perceptual_loss', 'monce', '--num_patches', '16', *SHALLOW)
+    fake, real = images()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        value = loss(fake, real)
+    assert value.dtype == torch.float32 and torch.isfinite(value)
+    value.backward()
+    assert torch.isfinite(fake.grad).all()
+
+
+# ---------------------------------------------------------------- state, heads, devices
+def test_vgg_is_never_saved_nor_trained():
+    loss = build('--perceptual_loss', 'monce')
+    assert loss.state_dict() == {} and list(loss.parameters()) == [] and loss.trainable_parameters() == []
+    assert not any(p.requires_grad for p in loss.vgg.parameters())
+    loss.train()
+    assert not loss.vgg.training
+
+
+def test_module_moves_carry_the_vgg_along():
+    loss = PerceptualLoss(parse('--perceptual_loss', 'patchnce', '--vgg_weights', 'random')).to(torch.float64)
+    assert loss.vgg.features[0].weight.dtype == torch.float64
+    fake, real = images()
+    assert torch.isfinite(loss(fake.double(), real.double()))
+
+
+def test_mlp_heads_are_trainable_saved_and_reloaded():
+    loss = build('--perceptual_loss', 'monce', '--nce_mlp', '--num_patches', '16', *SHALLOW)
+    heads = loss.trainable_parameters()
+    assert len(heads) == 4 * 2 and all(p.requires_grad for p in heads)
+    assert set(loss.state_dict()) == {f'heads.{k}' for k in loss.heads_state_dict()}
+    assert loss.heads['relu2_2'][0].in_features == 128 and loss.heads['relu2_2'][2].out_features == 256
+    fake, real = images()
+    seeded_loss(loss, fake, real).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in heads)
+
+    other = PerceptualLoss(loss.opt, vgg=loss.vgg)
+    assert not torch.equal(seeded_loss(other, fake, real), seeded_loss(loss, fake, real))
+    other.load_heads_state_dict(loss.heads_state_dict())
+    assert torch.equal(seeded_loss(other, fake, real), seeded_loss(loss, fake, real))
+    with pytest.raises(CheckpointError, match='MLP heads'):
+        build('--perceptual_loss', 'monce', *SHALLOW).load_heads_state_dict(loss.heads_state_dict())
+
+
+def test_last_stats_are_floats_for_logging():
+    loss = build('--perceptual_loss', 'monce', '--num_patches', '16', *SHALLOW)
+    fake, real = images()
+    value = loss(fake, real)
+    per_layer = [loss.last_stats[name] for name in loss.layers]
+    assert all(isinstance(x, float) for x in per_layer)
+    assert abs(sum(w * x for w, x in zip(WEIGHTS, per_layer)) - value.item()) < 1e-5
+    assert all(isinstance(loss.last_stats[f'{n}_sinkhorn_iters'], int) for n in loss.layers)
