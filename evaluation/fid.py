@@ -108,7 +108,8 @@ def _file_loader(path: str) -> Callable[..., dict]:
         try:
             state = torch.load(path, map_location='cpu', weights_only=True)
         except Exception as exc:  # pickle, zip or torch errors: all mean "not a usable file"
-            raise CheckpointError(f"--fid_weights '{path}' cannot be read as a state dict: {_first_lines(exc)}") from None
+            raise CheckpointError(f"--fid_weights '{path}' cannot be read as a state dict: "
+                                  f"{_first_lines(exc)}") from None
         if not isinstance(state, dict):
             raise CheckpointError(f"--fid_weights '{path}' holds a {type(state).__name__}, not a state dict")
         return state

@@ -104,7 +104,8 @@ def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) 
                         help="segmenter test scales (short side, px), comma-separated [default: the segmenter's "
                              "own; ADE20K 300,375,450,525,600]")
     parser.add_argument('--swd_seed', type=int, default=0, help='seed of the random patches and directions of SWD')
-    parser.add_argument('--eval_batch_size', type=positive_int, default=8, help='images per batch for the metric networks')
+    parser.add_argument('--eval_batch_size', type=positive_int, default=8,
+                        help='images per batch for the metric networks')
     parser.add_argument('--metrics', type=_checked(parse_metrics), default='auto',
                         help=f"comma-separated subset of {', '.join(METRICS)} (miou includes pixel accuracy); "
                              f"auto: every metric that applies to the dataset")

@@ -14,7 +14,8 @@ KERNEL_5X5 = np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]).astype(np.float32) / 256
 
 def scenes(first: int, count: int, size: int = 64) -> np.ndarray:
     """Rendered synthetic scenes as uint8 (N,3,H,W)."""
-    return np.stack([synthetic.render(i, size, 0, 'test')[1] for i in range(first, first + count)]).transpose(0, 3, 1, 2)
+    images = [synthetic.render(i, size, 0, 'test')[1] for i in range(first, first + count)]
+    return np.stack(images).transpose(0, 3, 1, 2)
 
 
 @pytest.fixture(scope='module')
