@@ -76,11 +76,16 @@ class CelebAHQDataset(Pix2pixDataset):
         split = {'train': 'train', 'val': 'val'}.get(opt.phase, 'test')
         splits = official_split(opt.dataroot)
         wanted = sorted((i for i in set(images) | set(parts) if splits.get(i, _fallback_split(i)) == split))
+        if not wanted:
+            how = MAPPING_FILE if splits else 'id % 10 (no ' + MAPPING_FILE + ')'
+            raise DatasetError(f"{os.path.join(opt.dataroot, IMAGE_DIR)}: no faces of the '{split}' split "
+                               f"(split by {how}); check --phase")
         image_where = os.path.join(opt.dataroot, IMAGE_DIR, '<id>.jpg')
-        label_names = [self._raw_label_name(opt.dataroot, i) for i in wanted if i in parts]
+        labelled = [i for i in wanted if i in parts]
+        label_names = [self._raw_label_name(opt.dataroot, i) for i in labelled]
         paired = pair_by_key(label_names, [images[i] for i in wanted if i in images], _id_key,
                              pattern, image_where)
-        return [Sample(name, image, parts=tuple(parts[_id_key(name)])) for name, image in zip(label_names, paired)]
+        return [Sample(name, image, parts=tuple(parts[i])) for i, name, image in zip(labelled, label_names, paired)]
 
     @staticmethod
     def _raw_label_name(root: str, face_id: int) -> str:

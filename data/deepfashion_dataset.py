@@ -82,10 +82,10 @@ def _dense_label(picture: np.ndarray, distances: np.ndarray, geometry: Geometry)
     """(20,H,W) float in [0,1]: the picture resampled nearest, the distances bilinear."""
     channels = [np.asarray(apply_geometry(Image.fromarray(picture), geometry, Image.Resampling.NEAREST))
                 .transpose(2, 0, 1).astype(np.float32)]
-    for i in range(distances.shape[2]):
-        plane = Image.fromarray(np.ascontiguousarray(distances[..., i]))
-        channels.append(np.asarray(apply_geometry(plane, geometry, Image.Resampling.BILINEAR))[None])
-    return torch.from_numpy(np.concatenate(channels) / 255.0).float().clamp_(0, 1)
+    for plane in distances:
+        channels.append(np.asarray(apply_geometry(Image.fromarray(plane), geometry, Image.Resampling.BILINEAR))[None])
+    label = np.concatenate(channels) * np.float32(1 / 255)
+    return torch.from_numpy(np.clip(label, 0, 1, out=label))
 
 
 def _read_list(list_file: str) -> list:

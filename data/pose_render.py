@@ -32,38 +32,50 @@ NUM_CHANNELS = 3 + len(LIMBS)
 def render_pose(keypoints: np.ndarray, size: tuple) -> tuple:
     """Draw ``keypoints`` ((18,2) pixel positions, NaN = missing) on a ``size`` = (w, h) canvas.
 
-    Returns ``(picture, distances)``: uint8 (H,W,3) and float32 (H,W,17) in 0..255."""
+    Returns ``(picture, distances)``: uint8 (H,W,3) and float32 (17,H,W) in 0..255."""
     w, h = size
     canvas = np.zeros((h, w, 3), dtype=np.float64)
-    cols, rows = np.arange(w), np.arange(h)[:, None]
     for k in range(NUM_KEYPOINTS):
         if not np.isnan(keypoints[k]).any():
             x, y = int(keypoints[k, 0]), int(keypoints[k, 1])
-            canvas[(cols - x) ** 2 + (rows - y) ** 2 <= (DISC_RADIUS + 0.5) ** 2] = RGB_COLOURS[k]
-    distances = np.full((h, w, len(LIMBS)), 255.0, dtype=np.float32)
+            box, (cols, rows) = _window(x, y, DISC_RADIUS, DISC_RADIUS, w, h)
+            canvas[box][(cols - x) ** 2 + (rows - y) ** 2 <= (DISC_RADIUS + 0.5) ** 2] = RGB_COLOURS[k]
+    distances = np.full((len(LIMBS), h, w), 255.0, dtype=np.float32)
     for i, (a, b) in enumerate(LIMBS):
         ends = keypoints[[a - 1, b - 1]]
         if np.isnan(ends).any():
             continue
-        inside = _limb_ellipse(ends, cols, rows)
+        inside = _limb_ellipse(ends, w, h)
         if not inside.any():
             continue
         # cv2.addWeighted(canvas, 0.4, canvas_with_limb, 0.6): only the limb's pixels change
         canvas[inside] = np.rint((1 - LIMB_OPACITY) * canvas[inside] + LIMB_OPACITY * RGB_COLOURS[i])
         distance = ndimage.distance_transform_cdt(~inside, metric='taxicab')
-        distances[..., i] = np.minimum(np.floor(distance / DISTANCE_DIVISOR), 255)
+        np.minimum(np.floor(distance / DISTANCE_DIVISOR), 255, out=distances[i], casting='unsafe')
     return canvas.astype(np.uint8), distances
 
 
-def _limb_ellipse(ends: np.ndarray, cols: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Pixels of the ellipse OpenPose draws for a limb: centred between its ends (truncated to
-    whole pixels), half-length |ends|/2 and half-width 4, at the limb's angle in whole degrees."""
+def _window(cx: int, cy: int, rx: int, ry: int, w: int, h: int) -> tuple:
+    """The canvas slice around (cx, cy) reaching rx, ry pixels out, and its pixel coordinates."""
+    x0, x1 = max(0, cx - rx), max(0, min(w, cx + rx + 1))
+    y0, y1 = max(0, cy - ry), max(0, min(h, cy + ry + 1))
+    return (slice(y0, y1), slice(x0, x1)), (np.arange(x0, x1)[None, :], np.arange(y0, y1)[:, None])
+
+
+def _limb_ellipse(ends: np.ndarray, w: int, h: int) -> np.ndarray:
+    """(h, w) mask of the ellipse OpenPose draws for a limb: centred between its ends
+    (truncated to whole pixels), half-length |ends|/2 and half-width 4, at the limb's angle
+    in whole degrees."""
     (x0, y0), (x1, y1) = ends
     cx, cy = int((x0 + x1) / 2), int((y0 + y1) / 2)
     half_length = int(math.hypot(x0 - x1, y0 - y1) / 2)
     angle = math.radians(int(math.degrees(math.atan2(y0 - y1, x0 - x1))))
+    reach = half_length + LIMB_HALF_WIDTH + 1
+    box, (cols, rows) = _window(cx, cy, reach, reach, w, h)
     dx, dy = cols - cx, rows - cy
     along = dx * math.cos(angle) + dy * math.sin(angle)
     across = -dx * math.sin(angle) + dy * math.cos(angle)
+    mask = np.zeros((h, w), dtype=bool)
     # +0.5: OpenCV fills the polygon's boundary pixels too
-    return (along / (half_length + 0.5)) ** 2 + (across / (LIMB_HALF_WIDTH + 0.5)) ** 2 <= 1.0
+    mask[box] = (along / (half_length + 0.5)) ** 2 + (across / (LIMB_HALF_WIDTH + 0.5)) ** 2 <= 1.0
+    return mask
