@@ -1,24 +1,35 @@
 """Metrics of generated images: FID, mIoU / pixel accuracy, SWD (see evaluation/README.md).
 
+Of a trained model (generates the split with the EMA generator when one was saved):
+
+    python evaluate.py --name NAME --dataset_mode ade20k --dataroot datasets/ADEChallengeData2016 \\
+                       --seg_weights ckpt/ade20k-resnet101-upernet [--which_epoch latest] [--out FILE]
+
+Of image folders, paired by name (stem):
+
     python evaluate.py --fake_dir results/NAME/test_latest/images/synthesized_image \\
                        --real_dir results/NAME/test_latest/images/real_image \\
                        [--label_dir datasets/ADEChallengeData2016/annotations/validation] \\
                        [--dataset_mode ade20k --seg_weights ckpt/ade20k-resnet101-upernet] [--out FILE]
 
-Files are paired by name (stem). Prints a table and writes ``metrics.json`` beside the
-generated images' folder, or to ``--out``.
+Prints a table and writes ``metrics.json`` (beside the results, or to ``--out``).
 """
+import math
+import os
 import sys
 from typing import Optional, Sequence
 
 import torch
 
+from evaluation.generator_eval import GeneratorEvaluator, generator_function
 from evaluation.options import modify_commandline_options, settings_from_opt
 from evaluation.report import default_output_path, format_table, write_metrics
 from evaluation.run import evaluate_folders
 from options.base_options import OptionParser, parse_gpu_ids
+from options.test_options import TestOptions
 from util.entry import run_cli
 from util.errors import OptionError
+from util.inference import results_dir
 
 PROG = 'evaluate.py'
 
@@ -42,6 +53,19 @@ def folder_parser(argv: Sequence[str]) -> OptionParser:
     return parser
 
 
+class EvaluateOptions(TestOptions):
+    """test.py's options (the experiment, its dataset and split) plus ``--out``."""
+
+    def initialize(self, parser: OptionParser) -> OptionParser:
+        super().initialize(parser)
+        parser.add_argument('--out', type=str, default=None,
+                            help='where to write the metrics [default: results_dir/name/phase_epoch/metrics.json]')
+        return parser
+
+    def prog(self) -> str:
+        return PROG
+
+
 def device_of(gpu_ids: list[int]) -> torch.device:
     if not gpu_ids:
         return torch.device('cpu')
@@ -50,16 +74,31 @@ def device_of(gpu_ids: list[int]) -> torch.device:
     return torch.device('cuda', gpu_ids[0])
 
 
-def main(argv: Optional[Sequence[str]] = None) -> dict:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if '--fake_dir' not in argv and any(a == '--name' or a.startswith('--name=') for a in argv):
-        raise OptionError('evaluating an experiment by --name is not supported by this evaluate.py: run test.py, '
-                          'then give its folders with --fake_dir and --real_dir')
+def evaluate_folders_cli(argv: Sequence[str]) -> tuple[dict, str]:
     opt = folder_parser(argv).parse_args(argv)
     results = evaluate_folders(opt.fake_dir, opt.real_dir, opt.label_dir, dataset_mode=opt.dataset_mode,
                                settings=settings_from_opt(opt), device=device_of(parse_gpu_ids(opt.gpu_ids)))
+    return results, opt.out or default_output_path(opt.fake_dir)
+
+
+def evaluate_experiment(argv: Sequence[str]) -> tuple[dict, str]:
+    from models.pix2pix_model import Pix2PixModel
+    opt = EvaluateOptions().parse(argv, verbose=False)
+    model = Pix2PixModel(opt).eval()
+    how_many = None if math.isinf(opt.how_many) else int(opt.how_many)
+    evaluator = GeneratorEvaluator(opt, opt.phase, model.device, model.preprocess_input, max_images=how_many)
+    torch.manual_seed(opt.seed)  # the VAE's prior samples repeat
+    results = evaluator.score(generator_function(model, model.netG, model.netE), progress=True)
+    results['info'] = {'name': opt.name, 'which_epoch': opt.which_epoch, 'phase': opt.phase,
+                       'dataset_mode': opt.dataset_mode, 'metrics': list(evaluator.suite.metrics)}
+    return results, opt.out or os.path.join(results_dir(opt), 'metrics.json')
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    folders = any(a == '--fake_dir' or a.startswith('--fake_dir=') for a in argv)
+    results, out = evaluate_folders_cli(argv) if folders else evaluate_experiment(argv)
     print(format_table(results))
-    out = opt.out or default_output_path(opt.fake_dir)
     write_metrics(results, out)
     print(f'metrics written to {out}')
     return results

@@ -14,6 +14,7 @@ RUN_CONTROL = frozenset({
     'nThreads', 'max_dataset_size', 'load_from_opt_file', 'continue_train', 'which_epoch',
     'how_many', 'results_dir', 'preprocess_mode', 'load_size', 'isTrain', 'dataroot',
     'label_dir', 'image_dir', 'instance_dir', 'cache_filelist_read', 'cache_filelist_write',
+    'fid_weights', 'seg_weights', 'fid_cache_dir', 'vgg_weights', 'tb_dir', 'device',
 })
 
 

@@ -1,4 +1,5 @@
 """Inference options, with SPADE's test-time defaults."""
+from evaluation import options as evaluation_options
 from options.base_options import BaseOptions, OptionParser
 
 
@@ -15,4 +16,5 @@ class TestOptions(BaseOptions):
                             help='use the raw generator even where training saved an EMA copy (<epoch>_net_G_ema.pth)')
         parser.set_defaults(preprocess_mode='scale_width_and_crop', crop_size=256, load_size=256,
                             display_winsize=256, serial_batches=True, no_flip=True, phase='test')
+        evaluation_options.modify_commandline_options(parser, self.is_train)
         return parser

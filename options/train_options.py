@@ -1,4 +1,5 @@
 """Training options: SPADE's, plus this project's training-loop options."""
+from evaluation import options as evaluation_options
 from options.base_options import BaseOptions, OptionParser
 
 
@@ -64,4 +65,5 @@ class TrainOptions(BaseOptions):
                             help='mixed precision; contrastive losses and OT always stay float32')
         parser.add_argument('--channels_last', action='store_true', help='channels-last memory format (faster convs on GPU)')
         parser.add_argument('--compile', action='store_true', help='torch.compile the generator and discriminator')
+        evaluation_options.modify_commandline_options(parser, self.is_train)
         return parser

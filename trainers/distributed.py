@@ -44,14 +44,14 @@ def setup(opt: argparse.Namespace) -> Context:
     device: ``cuda:<gpu_ids[local_rank]>`` or the CPU."""
     world_size = int(os.environ.get('WORLD_SIZE', 1))
     rank, local_rank = int(os.environ.get('RANK', 0)), int(os.environ.get('LOCAL_RANK', 0))
+    if opt.batchSize % world_size != 0:
+        raise OptionError(f'--batchSize {opt.batchSize} is the global batch and must split evenly over '
+                          f'{world_size} processes')
     device = pick_device(opt, local_rank, world_size)
     if world_size > 1 and not dist.is_initialized():
         if device.type == 'cuda':
             torch.cuda.set_device(device)
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo', rank=rank, world_size=world_size)
-    if opt.batchSize % world_size != 0:
-        raise OptionError(f'--batchSize {opt.batchSize} is the global batch and must split evenly over '
-                          f'{world_size} processes')
     return Context(rank, world_size, local_rank, device)
 
 

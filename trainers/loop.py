@@ -12,6 +12,7 @@ import random
 import signal
 import time
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import torch
@@ -20,8 +21,10 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 import data
+from evaluation.options import eval_frequency
 from trainers import distributed, snapshot
 from trainers.distributed import Context
+from trainers.periodic_eval import PeriodicEvaluator
 from trainers.pix2pix_trainer import Pix2PixTrainer
 from trainers.sampler import ResumableSampler
 from util.errors import CheckpointError, DatasetError
@@ -43,21 +46,27 @@ def seed_everything(seed: int) -> None:
 
 
 def capture_rng() -> dict:
-    state = {'python': random.getstate(), 'torch': torch.get_rng_state()}
-    numpy_state = np.random.get_state()
-    state['numpy'] = (numpy_state[0], torch.from_numpy(numpy_state[1].copy()), *numpy_state[2:])
+    """Every RNG state as plain Python values (bytes, lists), which both ``all_gather_object``
+    and ``torch.load(weights_only=True)`` accept."""
+    kind, keys, *rest = np.random.get_state()
+    state = {'python': random.getstate(), 'numpy': (kind, keys.tolist(), *rest),
+             'torch': bytes(torch.get_rng_state().numpy())}
     if torch.cuda.is_available():
-        state['cuda'] = torch.cuda.get_rng_state_all()
+        state['cuda'] = [bytes(s.numpy()) for s in torch.cuda.get_rng_state_all()]
     return state
 
 
 def restore_rng(state: dict) -> None:
     random.setstate(_as_tuples(state['python']))
-    torch.set_rng_state(state['torch'])
     kind, keys, *rest = state['numpy']
-    np.random.set_state((kind, keys.numpy(), *rest))
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), *rest))
+    torch.set_rng_state(_byte_tensor(state['torch']))
     if 'cuda' in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state['cuda'])
+        torch.cuda.set_rng_state_all([_byte_tensor(s) for s in state['cuda']])
+
+
+def _byte_tensor(payload: bytes) -> torch.Tensor:
+    return torch.frombuffer(bytearray(payload), dtype=torch.uint8)
 
 
 def _as_tuples(value):
@@ -109,6 +118,7 @@ class Training:
         self.trainer = Pix2PixTrainer(opt, ctx)
         self.model = self.trainer.model
         self.progress = Progress()
+        self.saved_latest_at = -1
         self.best: dict = {}
         if opt.continue_train:
             self.resume()
@@ -124,11 +134,12 @@ class Training:
                           worker_init_fn=getattr(data, 'worker_init_fn', None),
                           generator=self.loader_generator, persistent_workers=False)
 
-    def make_evaluator(self):
-        if not getattr(self.opt, 'eval_freq', None):
+    def make_evaluator(self) -> Optional[PeriodicEvaluator]:
+        if not eval_frequency(self.opt).enabled:
             return None
-        from trainers.periodic_eval import PeriodicEvaluator
-        return PeriodicEvaluator(self.opt, self.ctx, self.trainer)
+        evaluator = PeriodicEvaluator(self.opt, self.ctx, self.trainer)
+        evaluator.best = dict(self.best)
+        return evaluator
 
     @property
     def total_epochs(self) -> int:
@@ -203,7 +214,7 @@ class Training:
                            f'total_steps {self.progress.total_steps})')
             self.save('latest')
         if self.evaluator is not None and self.evaluator.due_after_iteration(self.progress):
-            self.evaluate()
+            self.evaluate(self.progress.epoch)
 
     def log_losses(self, g_lr: float, seconds: float) -> None:
         losses = {k: float(v.detach()) for k, v in self.trainer.losses.items()}
@@ -230,17 +241,24 @@ class Training:
             self.save('latest')
             self.save(epoch)
         if self.evaluator is not None and self.evaluator.due_after_epoch(epoch):
-            self.evaluate()
+            self.evaluate(epoch)
 
-    def evaluate(self) -> None:
-        with torch.random.fork_rng(devices=[self.ctx.device] if self.ctx.device.type == 'cuda' else []):
-            result = self.evaluator.run(self.progress)
+    def evaluate(self, epoch: int) -> None:
+        rng = capture_rng()  # evaluating must not change the training that follows (exact resume)
+        try:
+            result = self.evaluator.run(self.progress, epoch)
+        finally:
+            restore_rng(rng)
         if result is not None and self.visualizer is not None:
             self.visualizer.plot_scalars(result, self.progress.total_steps, prefix='eval/')
         self.best = self.evaluator.best
 
     # ------------------------------------------------------------------ snapshots
     def save(self, tag) -> None:
+        if str(tag) == 'latest' and self.saved_latest_at == self.progress.total_steps:
+            return  # e.g. at the end of an epoch right after a periodic save: same weights
+        if str(tag) == 'latest':
+            self.saved_latest_at = self.progress.total_steps
         rng = capture_rng()
         if self.ctx.distributed:
             distributed.broadcast_buffers(self.model.netG, self.ctx)

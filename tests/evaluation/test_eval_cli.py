@@ -73,4 +73,5 @@ def test_option_errors_are_one_line(folders, capsys):
     assert '--metrics' in run_expecting_error(argv(folders, '--metrics', 'nope'), capsys)
     no_labels = [a for a in argv(folders) if a not in ('--label_dir', str(folders / 'labels'))]
     assert '--label_dir' in run_expecting_error(no_labels + ['--metrics', 'miou'], capsys)
-    assert 'test.py' in run_expecting_error(['--name', 'demo'], capsys)
+    assert 'latest_net_G.pth' in run_expecting_error(['--name', 'never_trained', '--gpu_ids', '-1',
+                                                      '--checkpoints_dir', str(folders / 'none')], capsys)

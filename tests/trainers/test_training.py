@@ -1,0 +1,212 @@
+"""Training on the built-in dataset: each perceptual loss, resume bit-identity, DDP, AMP,
+TensorBoard, signals, snapshot fallback."""
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from options.train_options import TrainOptions
+from trainers import distributed, snapshot
+from trainers.loop import Training, train
+from trainers.pix2pix_trainer import Pix2PixTrainer
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def tiny_args(root, name, *extra, crop=32):
+    return ['--name', name, '--checkpoints_dir', str(root), '--gpu_ids', '-1', '--crop_size', str(crop),
+            '--load_size', str(crop), '--ngf', '4', '--ndf', '8', '--num_D', '1', '--n_layers_D', '2',
+            '--batchSize', '2', '--synthetic_train_size', '8', '--niter', '1', '--print_freq', '2',
+            '--display_freq', '4', '--save_latest_freq', '4', '--vgg_weights', 'random', '--num_patches', '16',
+            '--norm_G', 'spectralspadebatch3x3'] + list(extra)
+
+
+def parse(args):
+    return TrainOptions().parse(args, save=True, verbose=False)
+
+
+def load(root, name, label, tag='latest'):
+    return torch.load(os.path.join(root, name, f'{tag}_net_{label}.pth'), weights_only=True)
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize('loss', ['vgg', 'patchnce', 'weightnce', 'monce'])
+def test_short_run_for_each_perceptual_loss(tmp_path, loss):
+    train(parse(tiny_args(tmp_path, loss, '--perceptual_loss', loss)))
+    run = tmp_path / loss
+    for name in ('latest_net_G.pth', 'latest_net_D.pth', '1_net_G.pth', '1_net_D.pth', 'latest_train_state.pth',
+                 'opt.json', 'opt.txt', 'loss_log.txt'):
+        assert (run / name).is_file(), name
+    lines = [l for l in (run / 'loss_log.txt').read_text().splitlines() if l.startswith('(epoch')]
+    assert len(lines) == 4  # 8 images, a line every 2
+    values = {}
+    for part in lines[-1].split(') ', 1)[1].split():
+        if part.endswith(':'):
+            key = part[:-1]
+        else:
+            values[key] = float(part)
+    assert {'GAN', 'GAN_Feat', 'VGG', 'D_Fake', 'D_real'} <= values.keys()
+    assert all(abs(v) < 1e4 for v in values.values())
+    state = torch.load(run / 'latest_train_state.pth', weights_only=True)
+    assert (state['total_steps'], state['iteration']) == (8, 4)
+
+
+def test_vae_with_ema_and_mlp_heads_saves_every_network(tmp_path):
+    train(parse(tiny_args(tmp_path, 'vae', '--use_vae', '--z_dim', '8', '--ema', '--ema_decay', '0.5',
+                          '--perceptual_loss', 'monce', '--nce_mlp', crop=64)))
+    run = tmp_path / 'vae'
+    for label in ('G', 'D', 'E', 'G_ema', 'heads'):
+        assert (run / f'latest_net_{label}.pth').is_file(), label
+    assert not same_weights(load(tmp_path, 'vae', 'G'), load(tmp_path, 'vae', 'G_ema'))
+
+
+def test_resume_after_sigkill_is_bit_identical(tmp_path):
+    args = tiny_args(tmp_path, 'full', '--niter', '2', '--ema', '--ema_decay', '0.9', '--perceptual_loss', 'monce')
+    train(parse(args))
+    cut = tiny_args(tmp_path, 'cut', '--niter', '2', '--ema', '--ema_decay', '0.9', '--perceptual_loss', 'monce')
+    proc = subprocess.Popen([sys.executable, 'train.py'] + cut, cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    marker = tmp_path / 'cut' / 'latest_train_state.pth'
+    deadline = time.time() + 120
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert marker.exists() or (tmp_path / 'cut' / 'previous_train_state.pth').exists()
+    train(parse(cut + ['--continue_train']))
+    for label in ('G', 'D', 'G_ema'):
+        assert same_weights(load(tmp_path, 'full', label), load(tmp_path, 'cut', label)), label
+    full_state = torch.load(tmp_path / 'full' / 'latest_train_state.pth', weights_only=True)
+    cut_state = torch.load(tmp_path / 'cut' / 'latest_train_state.pth', weights_only=True)
+    assert same_weights(full_state['optimizer_G']['state'][0], cut_state['optimizer_G']['state'][0])
+
+
+def test_sigterm_saves_latest_and_exits(tmp_path):
+    args = tiny_args(tmp_path, 'term', '--niter', '1000', '--save_latest_freq', '1000000', '--print_freq', '2')
+    proc = subprocess.Popen([sys.executable, 'train.py'] + args, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    log = tmp_path / 'term' / 'loss_log.txt'
+    deadline = time.time() + 120
+    while (not log.exists() or '(epoch' not in log.read_text()) and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert 'stopped by a signal: saved latest' in out
+    state = torch.load(tmp_path / 'term' / 'latest_train_state.pth', weights_only=True)
+    assert state['iteration'] >= 1
+
+
+def test_corrupt_latest_falls_back_to_previous(tmp_path):
+    args = tiny_args(tmp_path, 'fb', '--save_latest_freq', '2')
+    train(parse(args))
+    run = str(tmp_path / 'fb')
+    previous_state = torch.load(os.path.join(run, 'previous_train_state.pth'), weights_only=True)
+    with open(os.path.join(run, 'latest_net_G.pth'), 'r+b') as handle:  # flip bytes in the middle
+        handle.seek(400)
+        handle.write(b'\x00garbage\x00')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        nets, state = snapshot.load_snapshot(run, 'latest')
+    assert any('falling back to the previous snapshot' in str(w.message) for w in caught)
+    assert state['total_steps'] == previous_state['total_steps']
+    assert set(nets) == {'G', 'D'}
+
+
+def test_bf16_autocast_on_cpu(tmp_path):
+    train(parse(tiny_args(tmp_path, 'bf16', '--amp', 'bf16', '--perceptual_loss', 'monce')))
+    assert all(torch.isfinite(v).all() for v in load(tmp_path, 'bf16', 'G').values() if v.is_floating_point())
+
+
+def test_tensorboard_tags(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    train(parse(tiny_args(tmp_path, 'tb', '--perceptual_loss', 'monce')))
+    acc = EventAccumulator(str(tmp_path / 'tb' / 'tensorboard'))
+    acc.Reload()
+    scalars = set(acc.Tags()['scalars'])
+    assert {'GAN', 'GAN_Feat', 'VGG', 'D_Fake', 'D_real', 'lr_G', 'images_per_second'} <= scalars
+    assert 'label|synthesized|real' in acc.Tags()['images']
+    assert len(acc.Scalars('VGG')) == 4
+
+
+def test_discriminator_reuses_generator_fakes_unless_asked(tmp_path, monkeypatch):
+    calls = {'n': 0}
+    original = Pix2PixTrainer.__init__
+
+    def counting_init(self, opt, ctx):
+        original(self, opt, ctx)
+        forward = self.generator_side.forward
+
+        def counted(*a, **k):
+            calls['n'] += 1
+            return forward(*a, **k)
+        self.generator_side.forward = counted
+        self.g_step_module = self.generator_side
+
+    monkeypatch.setattr(Pix2PixTrainer, '__init__', counting_init)
+    train(parse(tiny_args(tmp_path, 'reuse', '--perceptual_loss', 'vgg')))
+    assert calls['n'] == 4  # one generator forward per iteration
+    calls['n'] = 0
+    train(parse(tiny_args(tmp_path, 'again', '--perceptual_loss', 'vgg', '--recompute_fake_for_D')))
+    assert calls['n'] == 8
+
+
+def test_learning_rate_schedule_matches_spade(tmp_path):
+    opt = parse(tiny_args(tmp_path, 'lr', '--niter', '2', '--niter_decay', '4', '--lr', '0.1'))
+    trainer = Pix2PixTrainer(opt, distributed.Context())
+    # SPADE lowers lr by lr/niter_decay at the end of every epoch past niter
+    expected, lr = {}, 0.1
+    for epoch in range(1, 7):
+        expected[epoch] = lr
+        if epoch > 2:
+            lr -= 0.1 / 4
+    for epoch, value in expected.items():
+        g, d = trainer.update_learning_rate(epoch)
+        assert g == pytest.approx(value / 2) and d == pytest.approx(value * 2)
+
+
+# ---------------------------------------------------------------- two processes (gloo)
+class RecordingTraining(Training):
+    def train_one_iteration(self, i, batch):
+        self.seen = getattr(self, 'seen', []) + list(batch['path'])
+        super().train_one_iteration(i, batch)
+
+
+def _ddp_worker(rank, world, port, args, results):
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    opt = TrainOptions().parse(args, save=rank == 0, verbose=False)
+    ctx = distributed.setup(opt)
+    try:
+        run = RecordingTraining(opt, ctx)
+        run.run()
+        results[rank] = ({k: v.clone() for k, v in run.model.netG.state_dict().items()}, run.seen)
+    finally:
+        distributed.cleanup()
+
+
+def test_two_process_gloo_ranks_agree_and_split_data(tmp_path):
+    args = tiny_args(tmp_path, 'ddp', '--batchSize', '4', '--perceptual_loss', 'monce', crop=64)
+    with mp.Manager() as manager:
+        results = manager.dict()
+        mp.spawn(_ddp_worker, args=(2, distributed.free_port(), args, results), nprocs=2, join=True)
+        (g0, seen0), (g1, seen1) = results[0], results[1]
+    assert same_weights(g0, g1)
+    assert len(seen0) == len(seen1) == 4 and not set(seen0) & set(seen1)
+    assert same_weights(g0, load(tmp_path, 'ddp', 'G'))
+
+
+def test_batch_must_split_over_processes(tmp_path, monkeypatch):
+    monkeypatch.setenv('WORLD_SIZE', '3')
+    opt = TrainOptions().parse(tiny_args(tmp_path, 'split', '--batchSize', '4'), save=False, verbose=False)
+    with pytest.raises(Exception, match='--batchSize 4 is the global batch and must split evenly over 3'):
+        distributed.setup(opt)
