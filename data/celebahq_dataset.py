@@ -5,10 +5,9 @@
     <id:05d>_<part>.png`` (512x512 binary masks). The parts are merged into one map in the
     release's own order (its ``g_mask.py``): 0 background, 1 skin, 2 nose, 3 eye_g (glasses),
     4 l_eye, ... 18 cloth, a later part overwriting an earlier one. The split is the official
-    one: each image's CelebA file (``CelebA-HQ-to-CelebA-mapping.txt``) falls in CelebA's
-    train/val/test ranges (``list_eval_partition.txt`` when present, else its published
-    ranges). Without the mapping file: ``id % 10 == 8`` is val, ``id % 10 == 9`` test, the
-    rest train.
+    one from ``CelebA-HQ-to-CelebA-mapping.txt`` (see :mod:`data.celebahq_split`); without
+    that file ``id % 10 == 8`` is val, ``id % 10 == 9`` test, the rest train. ``--phase``
+    train, val or test picks the split.
 
 ``prepared`` - CoCosNet's/MoNCE's preparation (same root): ``train.txt`` / ``val.txt`` (one id
     per line), ``CelebAMask-HQ-mask-anno/all_parts_except_glasses/<id:05d>.png`` (a merged map
@@ -30,6 +29,7 @@ import numpy as np
 
 from data.image_folder import natural_key
 from data.image_io import load_index_map, load_mask
+from data.celebahq_split import MAPPING_FILE, face_split, official_split
 from data.pix2pix_dataset import Pix2pixDataset, Sample
 from data.validation import pair_by_key, require_dir, require_file, require_found, to_class_indices
 from util.errors import DatasetError
@@ -39,10 +39,7 @@ PARTS = ('skin', 'nose', 'eye_g', 'l_eye', 'r_eye', 'l_brow', 'r_brow', 'l_ear',
 CLASS_NAMES = ('background',) + PARTS          # the raw layout's classes, by index
 PREPARED_GLASSES = 16                          # CoCosNet's glasses channel (label_nc - 3)
 IMAGE_DIR, ANNO_DIR, MERGED_DIR = 'CelebA-HQ-img', 'CelebAMask-HQ-mask-anno', 'all_parts_except_glasses'
-MAPPING_FILE, PARTITION_FILE = 'CelebA-HQ-to-CelebA-mapping.txt', 'list_eval_partition.txt'
-CELEBA_FIRST_VAL, CELEBA_FIRST_TEST = 162771, 182638   # CelebA file numbers starting val and test
 _PART_FILE = re.compile(r'^(\d+)_([a-z_]+)\.png$')
-_SPLIT_CODES = {'0': 'train', '1': 'val', '2': 'test'}
 
 
 class CelebAHQDataset(Pix2pixDataset):
@@ -75,7 +72,7 @@ class CelebAHQDataset(Pix2pixDataset):
         require_found(parts, pattern)
         split = {'train': 'train', 'val': 'val'}.get(opt.phase, 'test')
         splits = official_split(opt.dataroot)
-        wanted = sorted((i for i in set(images) | set(parts) if splits.get(i, _fallback_split(i)) == split))
+        wanted = sorted((i for i in set(images) | set(parts) if face_split(splits, i) == split))
         if not wanted:
             how = MAPPING_FILE if splits else 'id % 10 (no ' + MAPPING_FILE + ')'
             raise DatasetError(f"{os.path.join(opt.dataroot, IMAGE_DIR)}: no faces of the '{split}' split "
@@ -139,44 +136,6 @@ def detect_layout(root: str) -> str:
     prepared = os.path.isfile(os.path.join(root, 'train.txt')) and \
         os.path.isdir(os.path.join(root, ANNO_DIR, MERGED_DIR))
     return 'prepared' if prepared else 'raw'
-
-
-def official_split(root: str) -> dict:
-    """id -> 'train' | 'val' | 'test' from the mapping file, or {} when it is absent."""
-    mapping = os.path.join(root, MAPPING_FILE)
-    if not os.path.isfile(mapping):
-        return {}
-    partition = _read_partition(os.path.join(root, PARTITION_FILE))
-    splits = {}
-    with open(mapping) as handle:
-        for number, line in enumerate(handle, 1):
-            fields = line.split()
-            if not fields or not fields[0].isdigit():
-                continue  # the header line
-            if len(fields) < 3:
-                raise DatasetError(f"{mapping}: line {number} should read '<idx> <orig_idx> <orig_file>'")
-            splits[int(fields[0])] = partition.get(fields[2]) or _celeba_range(fields[2], mapping, number)
-    return splits
-
-
-def _read_partition(path: str) -> dict:
-    if not os.path.isfile(path):
-        return {}
-    with open(path) as handle:
-        pairs = (line.split() for line in handle)
-        return {f[0]: _SPLIT_CODES.get(f[1], 'train') for f in pairs if len(f) >= 2}
-
-
-def _celeba_range(orig_file: str, mapping: str, number: int) -> str:
-    stem = os.path.splitext(orig_file)[0]
-    if not stem.isdigit():
-        raise DatasetError(f"{mapping}: line {number}: '{orig_file}' is not a CelebA file name like 000123.jpg")
-    n = int(stem)
-    return 'train' if n < CELEBA_FIRST_VAL else 'val' if n < CELEBA_FIRST_TEST else 'test'
-
-
-def _fallback_split(face_id: int) -> str:
-    return {8: 'val', 9: 'test'}.get(face_id % 10, 'train')
 
 
 def _images_by_id(root: str) -> dict:

@@ -14,6 +14,7 @@ from util.errors import OptionError
 
 
 class CustomDataset(Pix2pixDataset):
+    needs_dataroot = False
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:

@@ -120,7 +120,7 @@ def image_tensor(image: Image.Image) -> torch.Tensor:
     """RGB PIL image -> float (3,H,W) in [-1,1], as SPADE's ToTensor + Normalize(0.5, 0.5)."""
     # in numpy: torch's elementwise ops on small images cost more in thread start-up than work
     array = np.asarray(image, dtype=np.float32).transpose(2, 0, 1)
-    return torch.from_numpy(np.ascontiguousarray(array) * np.float32(1 / 127.5) - np.float32(1.0))
+    return torch.from_numpy(np.ascontiguousarray(array) / np.float32(127.5) - np.float32(1.0))  # 255 -> 1 exactly
 
 
 def index_tensor(array: np.ndarray, dtype: type) -> torch.Tensor:

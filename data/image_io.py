@@ -25,17 +25,6 @@ def open_image(path: str) -> Image.Image:
         raise DatasetError(f"{path}: cannot read image ({_one_line(exc)}); the file is corrupt or truncated")
 
 
-def image_size(path: str) -> tuple:
-    """(width, height) from the header only."""
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: file not found (listed by the dataset but missing on disk)")
-    except _READ_ERRORS as exc:
-        raise DatasetError(f"{path}: cannot read image ({_one_line(exc)}); the file is corrupt or truncated")
-
-
 def load_rgb(path: str) -> Image.Image:
     return open_image(path).convert('RGB')
 

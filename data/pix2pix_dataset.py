@@ -20,6 +20,7 @@ from data.geometry import (Geometry, apply_geometry, apply_to_array, check_align
 from data.image_folder import natural_key
 from data.image_io import load_index_map, load_rgb
 from data.validation import pair_by_key, pair_in_order, require_found, to_class_indices
+from util.errors import OptionError
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Sources:
 
 
 class Pix2pixDataset(BaseDataset):
+    needs_dataroot = True  # False for modes whose folders come from their own options
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
@@ -51,6 +53,8 @@ class Pix2pixDataset(BaseDataset):
 
     def __init__(self, opt: argparse.Namespace) -> None:
         super().__init__(opt)
+        if self.needs_dataroot and not opt.dataroot:
+            raise OptionError(f'--dataset_mode {opt.dataset_mode} needs --dataroot, the folder of the dataset')
         self.samples = self.make_samples(opt)[:opt.max_dataset_size]
 
     # ------------------------------------------------------------------ start-up

@@ -37,13 +37,10 @@ def pair_by_key(labels: Sequence[str], others: Sequence[str], key: Callable[[str
 
     Every label needs exactly one partner and every partner one label; otherwise the error
     shows the first few names without a partner, or with several."""
-    by_key = {}
-    for path in others:
-        by_key.setdefault(key(path), []).append(path)
+    by_key, label_keys = _group(others, key), _group(labels, key)
     _reject_duplicates(by_key, other_where)
-    _reject_duplicates(_group(labels, key), label_where)
+    _reject_duplicates(label_keys, label_where)
     missing = [p for p in labels if key(p) not in by_key]
-    label_keys = {key(p) for p in labels}
     extra = [paths[0] for k, paths in by_key.items() if k not in label_keys]
     if missing or extra:
         parts = []

@@ -127,7 +127,8 @@ def _part_mask(part: str, size: int) -> np.ndarray:
     """Binary 0/255 masks that overlap, so that the merge order shows."""
     mask = np.zeros((size, size), dtype=np.uint8)
     q = size // 4
-    region = {'skin': (slice(q, 3 * q), slice(q, 3 * q)), 'nose': (slice(2 * q - 2, 2 * q + 2), slice(2 * q - 2, 2 * q + 2)),
+    centre = slice(2 * q - 2, 2 * q + 2)
+    region = {'skin': (slice(q, 3 * q), slice(q, 3 * q)), 'nose': (centre, centre),
               'eye_g': (slice(q + 2, q + 6), slice(q, 3 * q)), 'hair': (slice(0, q + 4), slice(0, size)),
               'cloth': (slice(3 * q, size), slice(0, size))}[part]
     mask[region] = 255
@@ -140,7 +141,8 @@ def build_celebahq_raw(root: str, ids: Sequence[int] = (0, 1, 2, 3, 4, 5), image
     and (optionally) the mapping to CelebA files: ids 0-3 train, 4 val, 5 test."""
     base = os.path.join(root, 'CelebAMask-HQ')
     for face_id in ids:
-        write_image(os.path.join(base, 'CelebA-HQ-img', f'{face_id}.jpg'), photo((image_size,) * 2, face_id), quality=90)
+        write_image(os.path.join(base, 'CelebA-HQ-img', f'{face_id}.jpg'), photo((image_size,) * 2, face_id),
+                    quality=90)
         for part in RAW_PARTS:
             if part == 'eye_g' and face_id % 2:
                 continue  # not everyone wears glasses

@@ -19,7 +19,8 @@ def ade(tmp_path_factory):
 def test_spade_defaults():
     opt = train_opt('--dataset_mode', 'ade20k', '--dataroot', 'x')
     assert (opt.label_nc, opt.contain_dontcare_label, opt.no_instance) == (150, True, True)
-    assert (opt.preprocess_mode, opt.load_size, opt.crop_size, opt.display_winsize) == ('resize_and_crop', 286, 256, 256)
+    sizes = (opt.preprocess_mode, opt.load_size, opt.crop_size, opt.display_winsize)
+    assert sizes == ('resize_and_crop', 286, 256, 256)
     assert opt.semantic_nc == 151
     assert inference_opt('--dataset_mode', 'ade20k', '--dataroot', 'x').load_size == 256
 

@@ -55,6 +55,13 @@ def test_raw_parts_merge_in_the_official_order(raw):
     assert 3 not in data.create_dataset(celeba_opt(raw['dataroot']))[1]['label']  # face 1: no glasses
 
 
+def test_celeba_partition_file_takes_precedence(tmp_path):
+    root = build_celebahq_raw(str(tmp_path), ids=(0, 1))['dataroot']
+    with open(os.path.join(root, 'list_eval_partition.txt'), 'w') as handle:
+        handle.write('001000.jpg 2\n001001.jpg 0\n')  # the CelebA files of faces 0 and 1
+    assert [s.image[-5:] for s in data.create_dataset(celeba_opt(root, test=True)).samples] == ['0.jpg']
+
+
 def test_raw_without_mapping_uses_the_documented_fallback(tmp_path):
     root = build_celebahq_raw(str(tmp_path), ids=(0, 1, 8, 9), mapping=False)['dataroot']
     assert len(data.create_dataset(celeba_opt(root))) == 2
@@ -83,7 +90,8 @@ def test_prepared_test_phase_reads_val_txt(prepared):
 def test_prepared_listed_face_without_map_is_named(tmp_path):
     root = build_celebahq_prepared(str(tmp_path))['dataroot']
     os.remove(os.path.join(root, 'CelebAMask-HQ-mask-anno', 'all_parts_except_glasses', '00002.png'))
-    with pytest.raises(DatasetError, match=r'train.txt: 1 listed id\(s\) have no file .*all_parts_except_glasses.*first: 2\)'):
+    message = r'train.txt: 1 listed id\(s\) have no file .*all_parts_except_glasses.*first: 2\)'
+    with pytest.raises(DatasetError, match=message):
         data.create_dataset(celeba_opt(root))
 
 

@@ -73,7 +73,8 @@ def test_unflipped_geometry_mirrors_the_source_instead():
     assert np.array_equal(direct, via_source)
 
 
-@pytest.mark.parametrize('mode, exact', [('crop', True), ('resize_and_crop', False), ('scale_shortside_and_crop', False)])
+@pytest.mark.parametrize('mode, exact', [('crop', True), ('resize_and_crop', False),
+                                         ('scale_shortside_and_crop', False)])
 def test_label_and_photo_get_the_same_geometry(tmp_path, mode, exact):
     tree = build_custom(str(tmp_path), names=tuple('abcdef'), size=(56, 40))
     opt = train_opt('--dataset_mode', 'custom', '--label_dir', tree['label_dir'], '--image_dir', tree['image_dir'],

@@ -81,3 +81,10 @@ def test_seed_worker_seeds_numpy_and_random_from_torch():
     torch.manual_seed(123)
     data.seed_worker(0)
     assert (np.random.rand(), random.random()) == first
+
+
+@pytest.mark.parametrize('mode', ['ade20k', 'cityscapes', 'coco', 'celebahq', 'deepfashion'])
+def test_file_modes_without_dataroot_say_so(mode):
+    opt = train_opt('--dataset_mode', mode)
+    with pytest.raises(OptionError, match=f'--dataset_mode {mode} needs --dataroot'):
+        data.create_dataset(opt)

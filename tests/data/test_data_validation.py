@@ -69,7 +69,8 @@ def test_label_and_photo_of_different_shapes(tmp_path):
 def test_same_name_twice_is_refused(tmp_path):
     tree = build_custom(str(tmp_path), names=('a', 'b'))
     write_image(os.path.join(tree['image_dir'], 'a.jpg'), np.zeros((32, 48, 3), dtype=np.uint8))
-    with pytest.raises(DatasetError, match=r'images/\*: 1 name\(s\) occur more than once .*\(e.g. (a.jpg, a.png|a.png, a.jpg)\)'):
+    message = r'images/\*: 1 name\(s\) occur more than once .*\(e.g. (a.jpg, a.png|a.png, a.jpg)\)'
+    with pytest.raises(DatasetError, match=message):
         data.create_dataset(custom_opt(tree))
 
 
