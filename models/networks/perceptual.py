@@ -73,7 +73,9 @@ def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) 
         help="MoNCE: weigh each positive by its anchor's largest negative weight (released code)")
     add('--nce_weight_floor', type=float, default=0.0,
         help='MoNCE: constant added to every OT weight (the released code adds 1e-8)')
-    if parser.peek().monce_preset == 'official':
+    # a plain ArgumentParser has no peek(): read the real command line, as SPADE's setters do
+    seen = parser.peek() if hasattr(parser, 'peek') else parser.parse_known_args()[0]
+    if seen.monce_preset == 'official':
         parser.set_defaults(**OFFICIAL_PRESET)
     return parser
 
@@ -136,6 +138,8 @@ class PerceptualLoss(nn.Module):
     parameters; ``trainable_parameters()`` hands them to the generator's optimiser.
     ``last_stats`` holds the last call's per-layer losses (floats, before the layer weights)
     and, for MoNCE, the Sinkhorn steps used per layer (``<layer>_sinkhorn_iters``).
+    ``features()`` and ``compare()`` are the two halves of ``forward``; ``vgg`` may pass an
+    extractor to share (its taps must be those of ``--vgg_layers``).
     """
 
     def __init__(self, opt: argparse.Namespace, vgg: Optional[VGG19Features] = None) -> None:
@@ -248,23 +252,27 @@ class PerceptualLoss(nn.Module):
         return F.normalize(q, dim=-1), F.normalize(k, dim=-1)
 
     def _weights(self, sims: dict) -> tuple[dict, dict, dict]:
+        """(log W of the negatives, log W of the positives, Sinkhorn steps) per modulated layer."""
+        if self.kind == 'weightnce':
+            opt = self.opt
+            return ({name: contrastive.weightnce_log_weights(sims[name], self._Q(sims[name]), opt.weight_beta,
+                                                             opt.weight_mode) for name in self.modulated}, {}, {})
+        if self.kind == 'monce':
+            return self._monce_weights(sims)
+        return {}, {}, {}
+
+    def _monce_weights(self, sims: dict) -> tuple[dict, dict, dict]:
         opt = self.opt
         log_w, log_w_pos, steps = {}, {}, {}
-        if self.kind == 'weightnce':
-            for name in self.modulated:
-                log_w[name] = contrastive.weightnce_log_weights(sims[name], self._Q(sims[name]), opt.weight_beta,
-                                                                opt.weight_mode)
-        elif self.kind == 'monce':
-            for group in _same_shape_groups(self.modulated, sims):
-                stacked = torch.cat([sims[name] for name in group])
-                weights, used = contrastive.monce_log_weights(
-                    stacked, self._Q(stacked), opt.ot_eps, opt.ot_cost, opt.sinkhorn_iters, opt.sinkhorn_tol,
-                    opt.nce_weight_floor, not opt.ot_detach_plan)
-                for name, part in zip(group, weights.split([len(sims[name]) for name in group])):
-                    log_w[name] = part
-                    steps[name] = used
-                    if opt.nce_modulate_positive:
-                        log_w_pos[name] = contrastive.positive_log_weights(part)
+        for group in _same_shape_groups(self.modulated, sims):
+            stacked = torch.cat([sims[name] for name in group])
+            weights, used = contrastive.monce_log_weights(
+                stacked, self._Q(stacked), opt.ot_eps, opt.ot_cost, opt.sinkhorn_iters, opt.sinkhorn_tol,
+                opt.nce_weight_floor, grad_through_plan=not opt.ot_detach_plan)
+            for name, part in zip(group, weights.split([len(sims[name]) for name in group])):
+                log_w[name], steps[name] = part, used
+                if opt.nce_modulate_positive:
+                    log_w_pos[name] = contrastive.positive_log_weights(part)
         return log_w, log_w_pos, steps
 
     def _Q(self, s: torch.Tensor) -> float:

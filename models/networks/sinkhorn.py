@@ -14,8 +14,11 @@ the solve checks that, and where it fails (large cost/eps ranges, e.g. eps ~ 0.0
 every step as a per-entry log-sum-exp.
 
 Gradients: the solve runs without autograd; the backward pass differentiates the converged
-plan implicitly (its marginal constraints), solving the adjoint system with the same
-alternating scheme. Nothing per step is stored, and the gradient is that of the exact plan.
+plan implicitly (through its marginal constraints), solving the adjoint system with the same
+alternating scheme, tolerance and cap. Nothing per step is stored. Where the solve converged,
+this is the gradient of the plan that was returned (and equals back-propagating through the
+unrolled iterations, which is what the released code does); where it stopped at the cap
+unconverged (eps ~ 0.01), it is a finite approximation of the exact plan's gradient.
 Everything runs in at least float32, outside autocast.
 """
 import math
@@ -111,12 +114,11 @@ class _ScaledKernel(_LogKernel):
     def __init__(self, log_kernel: torch.Tensor) -> None:  # rows already shifted to max 0
         super().__init__(log_kernel)
         self.kernel = torch.exp(log_kernel)  # in [0, 1], 0 where forbidden
-        # both orientations, so that both steps take the fast vector-times-matrix form
-        self.kernel_t = self.kernel.transpose(-1, -2).contiguous()
         self.smallest = torch.full((), math.inf, dtype=log_kernel.dtype, device=log_kernel.device)
 
     def row_lse(self, g: torch.Tensor) -> torch.Tensor:
-        return self._lse(g, self.kernel_t)
+        # vector-times-transposed-view: as fast as a copy would be, and much faster than K @ v
+        return self._lse(g, self.kernel.transpose(-1, -2))
 
     def col_lse(self, f: torch.Tensor) -> torch.Tensor:
         return self._lse(f, self.kernel)
@@ -135,7 +137,7 @@ class _ImplicitPlan(torch.autograd.Function):
     """log P from log K and the converged potentials, differentiated through the constraints.
 
     With Gamma = dL/dlogP, a = row sums and b = column sums of Gamma, and P the plan with unit
-    marginals, ``dL/dlogK_ij = Gamma_ij - P_ij (alpha_i + beta_j)`` where ``alpha + P beta = a``
+    marginals (the output divided by exp(log_scale)), ``dL/dlogK_ij = Gamma_ij - P_ij (alpha_i + beta_j)`` where ``alpha + P beta = a``
     and ``P^T alpha + beta = b`` (the transposed linearised marginal constraints).
     """
 
@@ -150,21 +152,26 @@ class _ImplicitPlan(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_log_plan):
         (log_plan,) = ctx.saved_tensors
-        plan = torch.exp(log_plan - ctx.log_scale)
-        alpha, beta = _adjoint(plan, grad_log_plan.sum(-1), grad_log_plan.sum(-2), ctx.max_iters, ctx.tol)
-        grad = torch.addcmul(grad_log_plan, plan, alpha.unsqueeze(-1) + beta.unsqueeze(-2), value=-1)
+        # the saved plan carries the factor exp(log_scale); the constraints are those of
+        # plan / scale, so every product with it is divided by the scale instead
+        scaled_plan = torch.exp(log_plan)
+        inv_scale = math.exp(-ctx.log_scale)
+        alpha, beta = _adjoint(scaled_plan, inv_scale, grad_log_plan.sum(-1), grad_log_plan.sum(-2),
+                               ctx.max_iters, ctx.tol)
+        outer = alpha.unsqueeze(-1) + beta.unsqueeze(-2)
+        grad = torch.addcmul(grad_log_plan, scaled_plan, outer, value=-inv_scale)
         return grad, None, None, None, None, None
 
 
-def _adjoint(plan: torch.Tensor, a: torch.Tensor, b: torch.Tensor, max_iters: int,
+def _adjoint(scaled_plan: torch.Tensor, inv_scale: float, a: torch.Tensor, b: torch.Tensor, max_iters: int,
              tol: float) -> tuple[torch.Tensor, torch.Tensor]:
     # alternating solve in the order of the forward's steps; it converges at the same rate
-    plan_t = plan.transpose(-1, -2).contiguous()
+    plan_t = scaled_plan.transpose(-1, -2)
     scale = max(a.abs().max().item(), b.abs().max().item(), torch.finfo(a.dtype).tiny)
     beta = torch.zeros_like(b)
     for _ in range(max_iters):
-        alpha = a - torch.bmm(beta.unsqueeze(-2), plan_t).squeeze(-2)
-        beta_next = b - torch.bmm(alpha.unsqueeze(-2), plan).squeeze(-2)
+        alpha = a - inv_scale * torch.bmm(beta.unsqueeze(-2), plan_t).squeeze(-2)
+        beta_next = b - inv_scale * torch.bmm(alpha.unsqueeze(-2), scaled_plan).squeeze(-2)
         change = (beta_next - beta).abs().max().item()
         beta = beta_next
         if tol > 0 and change <= tol * scale:

@@ -96,7 +96,8 @@ class VGG19Features(nn.Module):
         for index, module in enumerate(self.features):
             x = module(x)
             if index in wanted:
-                taps[wanted[index]] = x
+                # the ReLU after a convolution works in place: a tapped conv output needs a copy
+                taps[wanted[index]] = x.clone() if wanted[index].startswith('conv') else x
         return {name: taps[name] for name in self.layers}
 
 

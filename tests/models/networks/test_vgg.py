@@ -42,6 +42,13 @@ def test_taps_are_the_named_torchvision_modules(tmp_path):
     assert list(out) == ['relu3_2', 'relu1_2', 'relu2_1']
 
 
+def test_a_tapped_convolution_keeps_its_negative_values():
+    net = VGG19Features(['conv1_2', 'relu1_2'], 'random')
+    out = net(torch.rand(1, 3, 16, 16) * 2 - 1)
+    assert (out['conv1_2'] < 0).any()
+    torch.testing.assert_close(out['relu1_2'], out['conv1_2'].relu(), rtol=0, atol=0)
+
+
 def test_forward_stops_at_the_deepest_tap():
     assert len(VGG19Features(['relu2_2'], 'random').features) == 9
     assert len(VGG19Features(['relu1_1', 'relu5_4'], 'random').features) == 36
