@@ -160,7 +160,8 @@ class PerceptualLoss(nn.Module):
         if opt.nce_mlp and self.kind != 'vgg':
             for name in self.layers:
                 width = layer_channels(name)
-                self.heads[name] = nn.Sequential(nn.Linear(width, MLP_UNITS), nn.ReLU(), nn.Linear(MLP_UNITS, MLP_UNITS))
+                self.heads[name] = nn.Sequential(nn.Linear(width, MLP_UNITS), nn.ReLU(),
+                                                 nn.Linear(MLP_UNITS, MLP_UNITS))
         self.last_stats: dict[str, object] = {}
 
     # --------------------------------------------------------------- state and devices
@@ -233,7 +234,8 @@ class PerceptualLoss(nn.Module):
             q, k = self.sample_patches(name, fake_feats[name], real_feats[name])
             sims[name] = contrastive.similarities(q, k)
         log_w, log_w_pos, steps = self._weights(sims)
-        losses = {name: contrastive.nce_from_similarities(s, self.opt.nce_T, log_w.get(name), log_w_pos.get(name)).mean()
+        losses = {name: contrastive.nce_from_similarities(s, self.opt.nce_T, log_w.get(name),
+                                                          log_w_pos.get(name)).mean()
                   for name, s in sims.items()}
         return losses, steps
 

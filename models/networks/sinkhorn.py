@@ -73,6 +73,7 @@ def _solve(kernel: '_LogKernel', max_iters: int, tol: float) -> tuple[torch.Tens
     steps = 0
     while steps < max_iters:
         f_next = -kernel.row_lse(g)
+        # the stopping test reads one number back from the device: one host sync per step
         if f is not None and tol > 0 and _row_error(f, f_next) <= tol:
             break
         f = f_next
@@ -137,8 +138,9 @@ class _ImplicitPlan(torch.autograd.Function):
     """log P from log K and the converged potentials, differentiated through the constraints.
 
     With Gamma = dL/dlogP, a = row sums and b = column sums of Gamma, and P the plan with unit
-    marginals (the output divided by exp(log_scale)), ``dL/dlogK_ij = Gamma_ij - P_ij (alpha_i + beta_j)`` where ``alpha + P beta = a``
-    and ``P^T alpha + beta = b`` (the transposed linearised marginal constraints).
+    marginals (the output divided by exp(log_scale)),
+    ``dL/dlogK_ij = Gamma_ij - P_ij (alpha_i + beta_j)`` where ``alpha + P beta = a`` and
+    ``P^T alpha + beta = b`` (the transposed linearised marginal constraints).
     """
 
     @staticmethod
