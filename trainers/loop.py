@@ -226,7 +226,7 @@ class Training:
         tqdm.write(message)
         scalars = dict(losses, lr_G=g_lr, images_per_second=self.opt.batchSize / max(seconds, 1e-9))
         stats = getattr(self.model.criterionVGG, 'last_stats', None) or {}
-        scalars.update({f'perceptual/{k}': v for k, v in stats.items() if isinstance(v, (int, float))})
+        scalars.update({f'perceptual/{k}': float(v) for k, v in stats.items()})
         if self.ctx.device.type == 'cuda':
             scalars['gpu_memory_gb'] = torch.cuda.max_memory_allocated(self.ctx.device) / 2 ** 30
         self.visualizer.plot_scalars(scalars, self.progress.total_steps)

@@ -136,7 +136,7 @@ class PerceptualLoss(nn.Module):
     The VGG19 is held outside the module tree: it is never trained, never in ``state_dict()``,
     yet follows ``.to()``/``.cuda()``. Only the optional MLP heads (``self.heads``) are
     parameters; ``trainable_parameters()`` hands them to the generator's optimiser.
-    ``last_stats`` holds the last call's per-layer losses (floats, before the layer weights)
+    ``last_stats`` holds the last call's per-layer losses (0-d tensors, before the layer weights)
     and, for MoNCE, the Sinkhorn steps used per layer (``<layer>_sinkhorn_iters``).
     ``features()`` and ``compare()`` are the two halves of ``forward``; ``vgg`` may pass an
     extractor to share (its taps must be those of ``--vgg_layers``).
@@ -223,8 +223,8 @@ class PerceptualLoss(nn.Module):
                 steps = {}
             else:
                 losses, steps = self._contrastive(fake_feats, real_feats)
-        values = torch.stack([losses[name].detach() for name in self.layers]).tolist()  # one device sync
-        self.last_stats = dict(zip(self.layers, values))
+        # tensors, not floats: reading them back is a device sync, left to the logger
+        self.last_stats = {name: losses[name].detach() for name in self.layers}
         self.last_stats.update({f'{name}_sinkhorn_iters': n for name, n in steps.items()})
         return sum(self.layer_weights[name] * losses[name] for name in self.layers)
 
