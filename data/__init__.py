@@ -19,7 +19,7 @@ from data.coco_dataset import CocoDataset
 from data.custom_dataset import CustomDataset
 from data.deepfashion_dataset import DeepFashionDataset
 from data.synthetic_dataset import SyntheticDataset
-from util.errors import DatasetError, OptionError
+from util.errors import DatasetError, choose
 
 DATASETS = {
     'ade20k': ADE20KDataset,
@@ -33,9 +33,7 @@ DATASETS = {
 
 
 def _dataset_class(dataset_mode: str) -> type:
-    if dataset_mode not in DATASETS:
-        raise OptionError(f"--dataset_mode '{dataset_mode}' is unknown; choose one of {', '.join(sorted(DATASETS))}")
-    return DATASETS[dataset_mode]
+    return choose(DATASETS, dataset_mode, 'dataset_mode')
 
 
 def get_option_setter(dataset_mode: str):

@@ -2,15 +2,13 @@
 import argparse
 
 from models.pix2pix_model import Pix2PixModel
+from util.errors import choose
 
 MODELS = {'pix2pix': Pix2PixModel}
 
 
 def _model_class(name: str) -> type:
-    from util.errors import OptionError
-    if name not in MODELS:
-        raise OptionError(f"--model '{name}' is unknown; choose one of {', '.join(sorted(MODELS))}")
-    return MODELS[name]
+    return choose(MODELS, name, 'model')
 
 
 def get_option_setter(model_name: str):

@@ -36,3 +36,10 @@ def user_message(exc: BaseException) -> str:
         last = text.splitlines()[-1]
         text = last.split(": ", 1)[1] if ": " in last else last
     return text
+
+
+def choose(table: dict, name: str, option: str):
+    """``table[name]``, or an :class:`OptionError` naming ``--option`` and the valid choices."""
+    if name not in table:
+        raise OptionError(f"--{option} '{name}' is unknown; choose one of {', '.join(sorted(table))}")
+    return table[name]

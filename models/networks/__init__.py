@@ -4,23 +4,17 @@ from models.networks.discriminator import MultiscaleDiscriminator, NLayerDiscrim
 from models.networks.encoder import ConvEncoder
 from models.networks.generator import Pix2PixHDGenerator, SPADEGenerator
 from models.networks.loss import GANLoss, KLDLoss
-from util.errors import OptionError
+from util.errors import choose
 
 GENERATORS = {'spade': SPADEGenerator, 'pix2pixhd': Pix2PixHDGenerator}
 DISCRIMINATORS = {'multiscale': MultiscaleDiscriminator, 'n_layer': NLayerDiscriminator}
 
 
-def _lookup(table: dict, name: str, option: str) -> type:
-    if name not in table:
-        raise OptionError(f"--{option} '{name}' is unknown; choose one of {', '.join(table)}")
-    return table[name]
-
-
 def modify_commandline_options(parser, is_train):
     seen = parser.peek()
-    _lookup(GENERATORS, seen.netG, 'netG').modify_commandline_options(parser, is_train)
+    choose(GENERATORS, seen.netG, 'netG').modify_commandline_options(parser, is_train)
     if is_train:
-        _lookup(DISCRIMINATORS, seen.netD, 'netD').modify_commandline_options(parser, is_train)
+        choose(DISCRIMINATORS, seen.netD, 'netD').modify_commandline_options(parser, is_train)
     return parser
 
 
@@ -33,11 +27,11 @@ def create_network(cls: type, opt, verbose: bool = True) -> BaseNetwork:
 
 
 def define_G(opt, verbose: bool = True) -> BaseNetwork:
-    return create_network(_lookup(GENERATORS, opt.netG, 'netG'), opt, verbose)
+    return create_network(choose(GENERATORS, opt.netG, 'netG'), opt, verbose)
 
 
 def define_D(opt, verbose: bool = True) -> BaseNetwork:
-    return create_network(_lookup(DISCRIMINATORS, opt.netD, 'netD'), opt, verbose)
+    return create_network(choose(DISCRIMINATORS, opt.netD, 'netD'), opt, verbose)
 
 
 def define_E(opt, verbose: bool = True) -> BaseNetwork:

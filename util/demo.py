@@ -1,0 +1,73 @@
+"""``make demo``: train MoNCE on the built-in synthetic dataset on the CPU for a few minutes, then
+run test.py and evaluate.py on its test split, printing each command as a user would type it.
+
+Without pretrained VGG19 weights in the torch hub cache (no network here) the contrastive loss
+runs on an untrained VGG19 (``--vgg_weights random``); the demo says so. FID is reported only
+where pytorch-fid's Inception weights are available; mIoU and pixel accuracy come from the
+synthetic dataset's exact oracle segmenter.
+"""
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+from evaluation.fid import inception_weights_available
+from models.networks.vgg import torchvision_weights_file
+
+NAME = 'demo'
+SIZE = 64
+COMMON = ['--name', NAME, '--dataset_mode', 'synthetic', '--crop_size', str(SIZE), '--load_size', str(SIZE),
+          '--ngf', '16', '--norm_G', 'spectralspadebatch3x3', '--gpu_ids', '-1']
+TRAIN = ['--perceptual_loss', 'monce', '--batchSize', '4', '--ndf', '32', '--num_D', '2', '--n_layers_D', '3',
+         '--synthetic_train_size', '480', '--niter', '4', '--niter_decay', '2', '--lr', '0.0004',
+         '--lambda_vgg', '2', '--ema', '--ema_decay', '0.99', '--print_freq', '200', '--display_freq', '400',
+         '--save_latest_freq', '1200', '--num_patches', '64']
+TEST = ['--synthetic_test_size', '32', '--batchSize', '8']
+
+
+def vgg_weights_option() -> list[str]:
+    _, path = torchvision_weights_file()
+    if os.path.isfile(path):
+        print(f'Using the ImageNet VGG19 from {path}.')
+        return []
+    print(f'No pretrained VGG19 in the torch hub cache ({path}) and no network: the demo trains MoNCE on an '
+          'UNTRAINED VGG19 (--vgg_weights random). Real training needs the ImageNet weights.')
+    return ['--vgg_weights', 'random']
+
+
+def metrics_option() -> list[str]:
+    if inception_weights_available():
+        return []
+    print('No pytorch-fid Inception weights available offline: FID is left out; mIoU and pixel accuracy come '
+          "from the synthetic dataset's exact oracle segmenter.")
+    return ['--metrics', 'miou,swd']
+
+
+def run(script: str, args: list[str]) -> None:
+    command = [sys.executable, script] + args
+    print(f'\n$ python {script} ' + ' '.join(shlex.quote(a) for a in args), flush=True)
+    subprocess.run(command, check=True)
+
+
+def main() -> None:
+    start = time.time()
+    train_args = COMMON + TRAIN + vgg_weights_option()
+    if os.path.exists(os.path.join('checkpoints', NAME, 'latest_train_state.pth')):
+        train_args += ['--continue_train']  # a demo interrupted earlier picks up where it stopped
+    run('train.py', train_args)
+    run('test.py', COMMON + TEST)
+    run('evaluate.py', COMMON + TEST + metrics_option())
+    results = os.path.join('results', NAME, 'test_latest')
+    print(f'\nDone in {(time.time() - start) / 60:.1f} min.')
+    print(f'  images:      {os.path.join(results, "index.html")} (input_label | synthesized_image | real_image)')
+    print(f'  metrics:     {os.path.join(results, "metrics.json")}')
+    print(f'  checkpoints: {os.path.join("checkpoints", NAME)}')
+    print(f'  TensorBoard: tensorboard --logdir {os.path.join("checkpoints", NAME, "tensorboard")}')
+
+
+if __name__ == '__main__':
+    try:
+        main()
+    except subprocess.CalledProcessError as exc:
+        sys.exit(exc.returncode)
