@@ -92,7 +92,7 @@ class Pix2PixModel(nn.Module):
 
     # ------------------------------------------------------------------ generator side
     def encode_z(self, real_image: torch.Tensor, netE: Optional[nn.Module] = None):
-        mu, logvar = (netE or self.netE)(real_image)
+        mu, logvar = (netE if netE is not None else self.netE)(real_image)
         return reparameterize(mu, logvar), mu, logvar
 
     def generator_forward(self, input_semantics: torch.Tensor, real_image: torch.Tensor,
@@ -101,7 +101,7 @@ class Pix2PixModel(nn.Module):
         z = mu = logvar = None
         if self.opt.use_vae:
             z, mu, logvar = self.encode_z(real_image, netE)
-        return (netG or self.netG)(input_semantics, z=z), mu, logvar
+        return (netG if netG is not None else self.netG)(input_semantics, z=z), mu, logvar
 
     def generate_fake(self, input_semantics: torch.Tensor, real_image: torch.Tensor,
                       compute_kld_loss: bool = False):
@@ -154,7 +154,7 @@ class Pix2PixModel(nn.Module):
         # fake and real in one batch, so that D's normalisation sees the same statistics
         fake_and_real = torch.cat([torch.cat([input_semantics, fake_image.to(input_semantics.dtype)], dim=1),
                                    torch.cat([input_semantics, real_image], dim=1)], dim=0)
-        output = (netD or self.netD)(fake_and_real)
+        output = (netD if netD is not None else self.netD)(fake_and_real)
         if torch.is_tensor(output[0]):  # a single n_layer discriminator
             output = [output]
         half = input_semantics.size(0)
