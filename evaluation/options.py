@@ -40,8 +40,8 @@ def parse_eval_freq(text: str) -> EvalFrequency:
     """'0' (off), '5000' or '5000it' (iterations), '2e' or '2epochs' (epochs)."""
     match = _FREQ.match(str(text))
     if not match:
-        raise argparse.ArgumentTypeError(f"--eval_freq '{text}': expected N (iterations), Ne (epochs) or 0 (off), "
-                                         f"e.g. 5000 or 2e")
+        raise argparse.ArgumentTypeError(f"--eval_freq '{text}': expected N (training images), Ne (epochs) "
+                                         f"or 0 (off), e.g. 5000 or 2e")
     unit = 'epoch' if match.group(2).lower().startswith('e') else 'iter'
     return EvalFrequency(int(match.group(1)), unit)
 
@@ -111,8 +111,8 @@ def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) 
                              f"auto: every metric that applies to the dataset")
     if is_train:
         parser.add_argument('--eval_freq', type=_checked(parse_eval_freq), default='0',
-                            help='evaluate on the validation split every N iterations (e.g. 5000, counted like '
-                                 '--save_latest_freq) or every N epochs (e.g. 2e); 0: never')
+                            help='evaluate on the validation split every N training images (e.g. 5000; counted '
+                                 'like --save_latest_freq, as SPADE counts) or every N epochs (e.g. 2e); 0: never')
         parser.add_argument('--eval_num', type=positive_int, default=500,
                             help='validation images generated and scored at each evaluation during training')
     return parser

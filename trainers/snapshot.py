@@ -13,6 +13,7 @@ renaming loses nothing.
 import hashlib
 import io
 import os
+import re
 import warnings
 from typing import Optional
 
@@ -106,11 +107,12 @@ def _sha256(path: str) -> str:
 
 
 def read_spade_iter_file(run_dir: str) -> Optional[tuple[int, int]]:
-    """SPADE's ``iter.txt`` ("epoch,iteration"), for continuing an official SPADE run."""
+    """SPADE's ``iter.txt`` (epoch and images done in it; np.savetxt writes one per line),
+    for continuing an official SPADE run."""
     path = os.path.join(run_dir, 'iter.txt')
     try:
         with open(path) as handle:
-            epoch, iteration = handle.read().strip().split(',')[:2]
+            epoch, iteration = re.split(r'[,\s]+', handle.read().strip())[:2]
         return int(float(epoch)), int(float(iteration))
     except (OSError, ValueError):
         return None

@@ -210,3 +210,20 @@ def test_batch_must_split_over_processes(tmp_path, monkeypatch):
     opt = TrainOptions().parse(tiny_args(tmp_path, 'split', '--batchSize', '4'), save=False, verbose=False)
     with pytest.raises(Exception, match='--batchSize 4 is the global batch and must split evenly over 3'):
         distributed.setup(opt)
+
+
+def test_continue_from_a_spade_folder_without_training_state(tmp_path, capsys):
+    args = tiny_args(tmp_path, 'spade', '--perceptual_loss', 'vgg')
+    train(parse(args))
+    run = tmp_path / 'spade'
+    for name in os.listdir(run):  # leave what SPADE writes: latest_net_{G,D}.pth and iter.txt
+        if name.endswith('train_state.pth') or name.startswith(('previous_', '1_')):
+            os.remove(run / name)
+    (run / 'iter.txt').write_text('2\n0\n')
+    before = load(tmp_path, 'spade', 'G')
+    train(parse(args[:args.index('--niter')] + ['--niter', '2'] + args[args.index('--niter') + 2:] +
+                ['--continue_train']))
+    out = capsys.readouterr().out
+    assert 'no training state' in out and 'at epoch 2' in out
+    assert not same_weights(before, load(tmp_path, 'spade', 'G'))  # trained on from the loaded weights
+    assert torch.load(run / 'latest_train_state.pth', weights_only=True)['iteration'] == 8
