@@ -1,20 +1,22 @@
 """SPADE's preprocessing (``--preprocess_mode``): one random geometry per sample, applied
 alike to the label (nearest), the instance map (nearest) and the photo (bicubic).
 
-Modes as in SPADE's ``get_params``/``get_transform``, with these fixes:
-- crops are ``crop_size`` x ``crop_size/aspect_ratio`` (SPADE crops squares whatever the
-  aspect ratio, which the generator cannot use), and ``resize_and_crop`` resizes to
-  ``load_size`` x ``load_size/aspect_ratio``; with the default aspect ratio 1 both are SPADE's;
+By default every mode is exactly SPADE's ``get_params``/``get_transform``, so a SPADE command
+line gives SPADE's images. ``--preprocess_fix`` corrects three SPADE defects instead:
+- crops are ``crop_size`` x ``crop_size/aspect_ratio`` and ``resize_and_crop`` resizes to
+  ``load_size`` x ``load_size/aspect_ratio`` (SPADE resizes and crops squares whatever the
+  aspect ratio, which the generator cannot use); with aspect ratio 1 nothing changes;
 - ``scale_shortside`` scales the short side to ``load_size`` (SPADE keeps the short side and
   stretches the long one);
 - a crop larger than the scaled image is an error naming the file (SPADE pads with black,
-  i.e. with label 0);
-- ``none`` rounds sizes to multiples of 32 but never below 32.
+  i.e. with label 0, which we do by default with a warning).
+Either way ``none`` rounds sizes to multiples of 32 but never below 32 (SPADE crashes at 0).
 A label smaller than its photo (CelebAMask-HQ: 512 masks, 1024 photos) follows the photo's
 geometry: it is scaled to the photo's size first whenever no resize step does it anyway.
 """
 import argparse
 import random
+import warnings
 from dataclasses import dataclass, replace
 from typing import Optional
 
@@ -58,30 +60,44 @@ def plan_geometry(opt: argparse.Namespace, size: tuple, path: str) -> Geometry:
     """Random geometry for a sample whose photo (or label) is ``size`` = (w, h).
 
     Uses python's ``random``, which the DataLoader's workers seed from torch's seed."""
-    mode = opt.preprocess_mode
-    crop_w, crop_h = opt.crop_size, max(1, round(opt.crop_size / opt.aspect_ratio))
-    resize = _scaled_size(opt, mode, size)
+    mode, fix = opt.preprocess_mode, getattr(opt, 'preprocess_fix', False)
+    crop_w = opt.crop_size
+    crop_h = max(1, round(opt.crop_size / opt.aspect_ratio)) if fix else opt.crop_size
+    resize = _scaled_size(opt, mode, size, fix)
     crop = None
     if 'crop' in mode:
         scaled_w, scaled_h = resize or size
         if scaled_w < crop_w or scaled_h < crop_h:
-            raise DatasetError(f"{path}: {scaled_w}x{scaled_h} after --preprocess_mode {mode} is smaller than "
-                               f"the {crop_w}x{crop_h} crop; lower --crop_size or raise --load_size")
-        crop = (random.randint(0, scaled_w - crop_w), random.randint(0, scaled_h - crop_h), crop_w, crop_h)
+            _too_small_for_crop(f"{path}: {scaled_w}x{scaled_h} after --preprocess_mode {mode} is smaller than "
+                                f"the {crop_w}x{crop_h} crop", fix)
+        crop = (random.randint(0, max(0, scaled_w - crop_w)), random.randint(0, max(0, scaled_h - crop_h)),
+                crop_w, crop_h)
     final = None
     if mode == 'fixed':
-        final = (crop_w, crop_h)
+        final = (opt.crop_size, max(1, round(opt.crop_size / opt.aspect_ratio)))
     elif mode == 'none':
         final = tuple(max(POWER_BASE, int(round(s / POWER_BASE)) * POWER_BASE) for s in size)
     flip = bool(opt.isTrain and not opt.no_flip and random.random() > 0.5)
     return Geometry(source=tuple(size), resize=resize, crop=crop, final=final, flip=flip)
 
 
-def _scaled_size(opt: argparse.Namespace, mode: str, size: tuple) -> Optional[tuple]:
+_warned_padding = False
+
+
+def _too_small_for_crop(message: str, fix: bool) -> None:
+    global _warned_padding
+    if fix:
+        raise DatasetError(message + '; lower --crop_size or raise --load_size')
+    if not _warned_padding:  # SPADE pads silently; say it once
+        warnings.warn(message + ': padded with black (label 0) as SPADE does; --preprocess_fix makes this an error')
+        _warned_padding = True
+
+
+def _scaled_size(opt: argparse.Namespace, mode: str, size: tuple, fix: bool) -> Optional[tuple]:
     w, h = size
     load = opt.load_size
     if mode == 'resize_and_crop':
-        return (load, max(1, round(load / opt.aspect_ratio)))
+        return (load, max(1, round(load / opt.aspect_ratio)) if fix else load)
     if mode.startswith('scale_width'):
         return None if w == load else (load, max(1, load * h // w))
     if mode.startswith('scale_shortside'):
@@ -89,7 +105,8 @@ def _scaled_size(opt: argparse.Namespace, mode: str, size: tuple) -> Optional[tu
         if short == load:
             return None
         long = max(1, load * long // short)
-        return (load, long) if w <= h else (long, load)
+        short = load if fix else short  # SPADE scales only the long side
+        return (short, long) if w <= h else (long, short)
     return None
 
 

@@ -71,6 +71,10 @@ class BaseOptions:
                             help='crop to the width of crop_size (after scaling to load_size)')
         parser.add_argument('--aspect_ratio', type=float, default=1.0,
                             help='width/height; the final height is crop_size/aspect_ratio')
+        parser.add_argument('--preprocess_fix', action='store_true',
+                            help="correct SPADE's preprocessing defects (crops follow --aspect_ratio, scale_shortside "
+                                 "scales the short side, a crop larger than the image is an error); by default "
+                                 "preprocessing is exactly SPADE's")
         parser.add_argument('--label_nc', type=int, default=182,
                             help='# of input label classes without unknown class; see --contain_dontcare_label')
         parser.add_argument('--contain_dontcare_label', action='store_true',

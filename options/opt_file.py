@@ -27,7 +27,12 @@ def json_path(opt: argparse.Namespace) -> str:
 
 
 def load_json(opt: argparse.Namespace) -> dict:
+    """The saved options: our ``opt.json``, or else SPADE's ``opt.txt`` (SPADE's ``opt.pkl`` is
+    never unpickled: loading a pickle can run arbitrary code)."""
     path = json_path(opt)
+    text_path = os.path.join(run_dir(opt), 'opt.txt')
+    if not os.path.isfile(path) and os.path.isfile(text_path):
+        return read_options_text(text_path)
     if not os.path.isfile(path):
         raise OptionError(f"--load_from_opt_file: no options file at {path} (train a model named "
                           f"'{opt.name}' first, or check --checkpoints_dir and --name)")
@@ -39,6 +44,23 @@ def load_json(opt: argparse.Namespace) -> dict:
     if not isinstance(saved, dict):
         raise OptionError(f"--load_from_opt_file: {path} does not hold a JSON object of options")
     return saved
+
+
+def read_options_text(path: str) -> dict:
+    """Options from an ``opt.txt`` as SPADE (and this project) write it: ``key: value`` lines,
+    some followed by ``[default: ...]``. Values stay text, which argparse converts with each
+    option's type; True/False/None are turned into Python values first."""
+    values = {}
+    with open(path) as handle:
+        for line in handle:
+            key, sep, rest = line.strip().partition(': ')
+            if not sep or not key.isidentifier():
+                continue
+            value = rest.split('\t[default:')[0].split('[default:')[0].strip()
+            values[key] = {'True': True, 'False': False, 'None': None}.get(value, value)
+    if not values:
+        raise OptionError(f'--load_from_opt_file: {path} holds no "key: value" option lines')
+    return values
 
 
 def apply_saved_defaults(parser: argparse.ArgumentParser, saved: dict) -> None:

@@ -11,9 +11,9 @@ from data_fixtures import build_custom, colour_of, train_opt
 from util.errors import DatasetError
 
 
-def opt_for(mode, load=40, crop=32, aspect=1.0, train=True, flip=True):
+def opt_for(mode, load=40, crop=32, aspect=1.0, train=True, flip=True, fix=True):
     return argparse.Namespace(preprocess_mode=mode, load_size=load, crop_size=crop, aspect_ratio=aspect,
-                              isTrain=train, no_flip=not flip)
+                              isTrain=train, no_flip=not flip, preprocess_fix=fix)
 
 
 @pytest.mark.parametrize('mode, size, load, crop, aspect, expected', [
@@ -29,17 +29,40 @@ def opt_for(mode, load=40, crop=32, aspect=1.0, train=True, flip=True):
     ('none', (48, 40), 0, 0, 1.0, (64, 32)),
     ('none', (10, 10), 0, 0, 1.0, (32, 32)),
 ])
-def test_output_sizes(mode, size, load, crop, aspect, expected):
+def test_output_sizes_with_preprocess_fix(mode, size, load, crop, aspect, expected):
     geometry = plan_geometry(opt_for(mode, load, crop, aspect), size, 'x.png')
     assert geometry.output_size == expected
     image = Image.new('RGB', size)
     assert apply_geometry(image, geometry, Image.Resampling.BICUBIC).size == expected
 
 
-def test_crop_larger_than_the_scaled_image_is_an_error():
+@pytest.mark.parametrize('mode, size, load, crop, aspect, expected', [
+    ('resize_and_crop', (48, 40), 40, 32, 2.0, (32, 32)),   # SPADE resizes and crops squares
+    ('scale_shortside', (48, 32), 16, 0, 1.0, (24, 32)),    # SPADE keeps the short side, scales the long
+    ('scale_shortside', (32, 48), 16, 0, 1.0, (32, 24)),
+    ('scale_shortside', (300, 200), 256, 0, 1.0, (384, 200)),
+    ('scale_width', (300, 200), 256, 0, 1.0, (256, 170)),
+    ('fixed', (48, 40), 0, 64, 2.0, (64, 32)),
+])
+def test_output_sizes_are_spades_by_default(mode, size, load, crop, aspect, expected):
+    geometry = plan_geometry(opt_for(mode, load, crop, aspect, fix=False), size, 'x.png')
+    assert geometry.output_size == expected
+
+
+def test_crop_larger_than_the_scaled_image_is_an_error_with_preprocess_fix():
     with pytest.raises(DatasetError, match=r'wide.png: 64x21 after --preprocess_mode scale_width_and_crop is smaller '
                                            r'than the 32x32 crop; lower --crop_size or raise --load_size'):
         plan_geometry(opt_for('scale_width_and_crop', load=64, crop=32), (300, 100), 'wide.png')
+
+
+def test_crop_larger_than_the_scaled_image_pads_with_black_by_default(monkeypatch):
+    import data.geometry
+    monkeypatch.setattr(data.geometry, '_warned_padding', False)
+    with pytest.warns(UserWarning, match='wide.png: 64x21 .* padded with black'):
+        geometry = plan_geometry(opt_for('scale_width_and_crop', load=64, crop=32, fix=False), (300, 100), 'wide.png')
+    labels = np.full((100, 300), 7, np.uint8)
+    out = apply_to_array(labels, geometry)
+    assert out.shape == (32, 32) and (out[:21] == 7).all() and (out[21:] == 0).all()  # as SPADE's PIL crop pads
 
 
 def test_flips_only_when_training_without_no_flip():

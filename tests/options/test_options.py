@@ -133,3 +133,21 @@ def test_cli_prints_one_error_line_and_exits_2(tmp_path):
     lines = [line for line in result.stderr.strip().splitlines() if line]
     assert lines == ['train.py: error: --crop_size 100 must be a multiple of 32 with --num_upsampling_layers '
                      'normal (the generator upsamples 5 times from a 32x smaller map)']
+
+
+def test_load_from_opt_file_reads_spades_opt_txt(tmp_path):
+    (tmp_path / 'spade_run').mkdir()
+    (tmp_path / 'spade_run' / 'opt.txt').write_text(
+        '----------------- Options ---------------\n'
+        '                      ngf: 32                            \t[default: 64]\n'
+        '                   norm_G: spectralspadeinstance3x3      \t[default: spectralinstance]\n'
+        '                 use_vae: True                          \t[default: False]\n'
+        '                 label_nc: 35                            \t[default: 182]\n'
+        '              num_upsampling_layers: more                \t[default: normal]\n'
+        '                    phase: train                         \n'
+        '----------------- End -------------------\n')
+    opt = TestOptions().parse(['--gpu_ids', '-1', '--name', 'spade_run', '--checkpoints_dir', str(tmp_path),
+                               '--load_from_opt_file', '--crop_size', '512', '--aspect_ratio', '2'], verbose=False)
+    assert (opt.ngf, opt.norm_G, opt.use_vae, opt.label_nc) == (32, 'spectralspadeinstance3x3', True, 35)
+    assert opt.num_upsampling_layers == 'more'
+    assert opt.phase == 'test'  # run control is never taken from the file
