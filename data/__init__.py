@@ -54,9 +54,11 @@ def seed_worker(worker_id: int) -> None:
 
 def create_dataloader(opt: argparse.Namespace, dataset: Optional[torch.utils.data.Dataset] = None,
                       sampler: Optional[torch.utils.data.Sampler] = None,
-                      batch_size: Optional[int] = None) -> torch.utils.data.DataLoader:
+                      batch_size: Optional[int] = None,
+                      generator: Optional[torch.Generator] = None) -> torch.utils.data.DataLoader:
     """SPADE's loader: shuffled unless --serial_batches (or a ``sampler`` is given), --nThreads
-    workers, incomplete last batch dropped when training."""
+    workers, incomplete last batch dropped when training. ``generator`` (if given) supplies the
+    loader's own random draws instead of torch's global generator."""
     if dataset is None:
         dataset = create_dataset(opt)
         print(f"dataset [{type(dataset).__name__}] of size {len(dataset)} was created")
@@ -69,4 +71,4 @@ def create_dataloader(opt: argparse.Namespace, dataset: Optional[torch.utils.dat
     return torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=sampler is None and not opt.serial_batches, sampler=sampler,
         num_workers=opt.nThreads, drop_last=drop_last, worker_init_fn=seed_worker,
-        pin_memory=torch.cuda.is_available(), persistent_workers=opt.nThreads > 0)
+        pin_memory=torch.cuda.is_available(), persistent_workers=opt.nThreads > 0, generator=generator)

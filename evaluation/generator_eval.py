@@ -15,7 +15,8 @@ from tqdm import tqdm
 import data
 from evaluation.fid import inception_weights_available
 from evaluation.options import settings_from_opt
-from evaluation.settings import EvalSettings
+from evaluation.segmenters import has_segmenter
+from evaluation.settings import EvalSettings, applicable_metrics
 from evaluation.suite import MetricSuite
 from util.errors import UserError
 
@@ -34,8 +35,6 @@ def usable_settings(settings: EvalSettings, dataset_mode: str, explicit: bool) -
     not ask for FID by name; asking for it by name keeps it, so its clear error surfaces."""
     if settings.metrics is not None or inception_weights_available(settings.fid_weights) or explicit:
         return settings
-    from evaluation.segmenters import has_segmenter
-    from evaluation.settings import applicable_metrics
     metrics = tuple(m for m in applicable_metrics(dataset_mode, True, has_segmenter(dataset_mode)) if m != 'fid')
     warnings.warn('FID is left out: no Inception weights (pt_inception-2015-12-05-6726825d.pth) in the torch hub '
                   'cache and no --fid_weights; see evaluation/README.md')
@@ -68,8 +67,7 @@ class GeneratorEvaluator:
         self.reference = self._reference_stats(full, phase, count) if 'fid' in self.suite.metrics else None
 
     def loader(self) -> DataLoader:
-        return DataLoader(self.dataset, batch_size=self.suite.settings.batch_size, shuffle=False,
-                          num_workers=self.opt.nThreads, worker_init_fn=data.seed_worker)
+        return data.create_dataloader(self.opt, self.dataset, batch_size=self.suite.settings.batch_size)
 
     def _reference_stats(self, full, phase: str, count: int):
         samples = getattr(full, 'samples', [])[:count]

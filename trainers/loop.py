@@ -17,7 +17,6 @@ from typing import Optional
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 import data
@@ -27,7 +26,7 @@ from trainers.distributed import Context
 from trainers.periodic_eval import PeriodicEvaluator
 from trainers.pix2pix_trainer import Pix2PixTrainer
 from trainers.sampler import ResumableSampler
-from util.errors import CheckpointError, DatasetError
+from util.errors import CheckpointError
 from util.visualizer import Visualizer
 
 
@@ -121,10 +120,10 @@ class Training:
         self.local_batch = opt.batchSize // ctx.world_size
         self.sampler = ResumableSampler(self.dataset, ctx.world_size, ctx.rank, shuffle=not opt.serial_batches,
                                         seed=opt.seed, drop_last=True)
-        self.loader = self.make_loader()
-        if len(self.loader) == 0:
-            raise DatasetError(f'the dataset has {len(self.dataset)} images, fewer than one batch of '
-                               f'{self.local_batch} per process: lower --batchSize')
+        # its own generator: creating an iterator then draws nothing from torch's global RNG,
+        # which an exact resumption mid-epoch relies on
+        self.loader = data.create_dataloader(opt, self.dataset, self.sampler, self.local_batch,
+                                             generator=torch.Generator().manual_seed(opt.seed))
         self.trainer = Pix2PixTrainer(opt, ctx)
         self.model = self.trainer.model
         self.progress = Progress()
@@ -135,14 +134,6 @@ class Training:
         self.visualizer = Visualizer(opt) if ctx.is_main else None
         self.evaluator = self.make_evaluator()
         self.stop = StopRequest()
-
-    def make_loader(self) -> DataLoader:
-        self.loader_generator = torch.Generator()
-        return DataLoader(self.dataset, batch_size=self.local_batch, sampler=self.sampler,
-                          num_workers=self.opt.nThreads, drop_last=True,
-                          pin_memory=self.ctx.device.type == 'cuda',
-                          worker_init_fn=getattr(data, 'worker_init_fn', None),
-                          generator=self.loader_generator, persistent_workers=False)
 
     def make_evaluator(self) -> Optional[PeriodicEvaluator]:
         if not eval_frequency(self.opt).enabled:
@@ -174,7 +165,6 @@ class Training:
         start_iter = self.progress.epoch_iter // self.opt.batchSize if epoch == self.progress.epoch else 0
         self.progress.epoch, self.progress.epoch_iter = epoch, start_iter * self.opt.batchSize
         self.sampler.set_epoch(epoch, skip=start_iter * self.local_batch)
-        self.loader_generator.manual_seed(self.opt.seed * 1000003 + epoch)  # worker seeds per epoch
         g_lr, _ = self.trainer.update_learning_rate(epoch)
         bar = tqdm(total=len(self.loader) + start_iter, initial=start_iter, desc=f'epoch {epoch}/{self.total_epochs}',
                    unit='it', disable=not self.ctx.is_main, leave=False)

@@ -21,6 +21,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from models.pix2pix_model import Pix2PixModel
 from trainers.distributed import Context
 from trainers.ema import GeneratorEMA
+from util.checkpoint import cpu_state_dict, load_state_dict_strict
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
@@ -142,18 +143,16 @@ class Pix2PixTrainer:
     # ------------------------------------------------------------------ state
     def network_states(self) -> dict:
         """CPU state dicts of every network file of a snapshot, by SPADE label."""
-        cpu = lambda module: {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
-        states = {'G': cpu(self.model.netG), 'D': cpu(self.netD)}
+        states = {'G': cpu_state_dict(self.model.netG), 'D': cpu_state_dict(self.netD)}
         if self.model.netE is not None:
-            states['E'] = cpu(self.model.netE)
+            states['E'] = cpu_state_dict(self.model.netE)
         if self.ema is not None:
-            states['G_ema'] = cpu(self.ema.shadow)
+            states['G_ema'] = cpu_state_dict(self.ema.shadow)
         if self.generator_side.heads is not None:
-            states['heads'] = cpu(self.generator_side.heads)
+            states['heads'] = cpu_state_dict(self.generator_side.heads)
         return states
 
     def load_network_states(self, states: dict, source: str) -> None:
-        from util.checkpoint import load_state_dict_strict
         targets = {'G': self.model.netG, 'D': self.netD, 'E': self.model.netE,
                    'G_ema': self.ema.shadow if self.ema is not None else None, 'heads': self.generator_side.heads}
         for label, module in targets.items():

@@ -6,6 +6,7 @@ naming the file and, for a mismatch, the keys that differ and the option that pr
 """
 import os
 import pickle
+import re
 import zipfile
 from typing import Optional
 
@@ -121,7 +122,6 @@ def _guess_from_keys(key_diffs: list[str], label: str) -> str:
 def _whole_modules(key_diffs: list[str], pattern: str) -> bool:
     """True when the differing keys all belong to numbered blocks of ``pattern`` that exist on
     one side only (an extra or missing discriminator / layer), not to a change inside blocks."""
-    import re
     blocks = {m.group(0) for k in key_diffs for m in [re.search(pattern, k)] if m}
     return bool(blocks) and all(re.search(pattern, k) for k in key_diffs) and len(blocks) <= 2
 

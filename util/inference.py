@@ -33,7 +33,7 @@ def generated_batches(model: Pix2PixModel, loader, how_many: float) -> Iterator[
             break
         keep = int(min(len(batch['path']), how_many - done))
         fake = model(batch, mode='inference')
-        batch = {k: (v[:keep] if torch.is_tensor(v) and v.dim() > 0 or isinstance(v, list) else v)
+        batch = {k: (v[:keep] if (torch.is_tensor(v) and v.dim() > 0) or isinstance(v, list) else v)
                  for k, v in batch.items()}
         done += keep
         yield batch, fake[:keep]
