@@ -7,6 +7,10 @@ from util.errors import UserError, user_message
 
 def run_cli(main: Callable[[], None], prog: str) -> None:
     """Run ``main``; on a :class:`UserError` print ``prog: error: ...`` and exit with 2."""
+    # file names that are not UTF-8 reach messages surrogate-escaped; print them, do not crash
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, 'reconfigure'):
+            stream.reconfigure(errors='backslashreplace')
     try:
         main()
     except UserError as exc:

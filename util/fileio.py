@@ -1,6 +1,7 @@
 """Atomic file writes: a crash never leaves a half-written file under the final name."""
 import io
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
 from typing import IO, Iterator
@@ -16,7 +17,11 @@ def atomic_open(path: str, mode: str = 'wb') -> Iterator[IO]:
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
     try:
-        with os.fdopen(fd, mode) as handle:
+        os.fchmod(fd, _permissions(path))  # mkstemp's are owner-only; keep what open() would give
+        # text as UTF-8 whatever the locale; file names that are not UTF-8 (surrogate-escaped
+        # by Python) are written back as the bytes they were
+        text = {} if 'b' in mode else {'encoding': 'utf-8', 'errors': 'surrogateescape'}
+        with os.fdopen(fd, mode, **text) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -44,6 +49,16 @@ def atomic_torch_save(obj, path: str) -> None:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def _permissions(path: str) -> int:
+    """The replaced file's permissions, or those of a new file under the current umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _fsync_dir(directory: str) -> None:
