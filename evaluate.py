@@ -22,8 +22,9 @@ from typing import Optional, Sequence
 import torch
 
 from evaluation.generator_eval import GeneratorEvaluator, generator_function
+from evaluation.images import printable
 from evaluation.options import modify_commandline_options, settings_from_opt
-from evaluation.report import default_output_path, format_table, write_metrics
+from evaluation.report import check_output_path, default_output_path, format_table, write_metrics
 from evaluation.run import evaluate_folders
 from options.base_options import OptionParser, parse_gpu_ids
 from options.test_options import TestOptions
@@ -74,16 +75,24 @@ def device_of(gpu_ids: list[int]) -> torch.device:
     return torch.device('cuda', gpu_ids[0])
 
 
+def output_path(given: Optional[str], default: str) -> str:
+    """Where metrics.json goes; checked now, so that a bad path fails before the evaluation."""
+    check_output_path(given or default, '--out' if given else 'the output file')
+    return given or default
+
+
 def evaluate_folders_cli(argv: Sequence[str]) -> tuple[dict, str]:
     opt = folder_parser(argv).parse_args(argv)
+    out = output_path(opt.out, default_output_path(opt.fake_dir))
     results = evaluate_folders(opt.fake_dir, opt.real_dir, opt.label_dir, dataset_mode=opt.dataset_mode,
                                settings=settings_from_opt(opt), device=device_of(parse_gpu_ids(opt.gpu_ids)))
-    return results, opt.out or default_output_path(opt.fake_dir)
+    return results, out
 
 
 def evaluate_experiment(argv: Sequence[str]) -> tuple[dict, str]:
     from models.pix2pix_model import Pix2PixModel
     opt = EvaluateOptions().parse(argv, verbose=False)
+    out = output_path(opt.out, os.path.join(results_dir(opt), 'metrics.json'))
     model = Pix2PixModel(opt).eval()
     how_many = None if math.isinf(opt.how_many) else int(opt.how_many)
     evaluator = GeneratorEvaluator(opt, opt.phase, model.device, model.preprocess_input, max_images=how_many)
@@ -91,16 +100,17 @@ def evaluate_experiment(argv: Sequence[str]) -> tuple[dict, str]:
     results = evaluator.score(generator_function(model, model.netG, model.netE), progress=True)
     results['info'] = {'name': opt.name, 'which_epoch': opt.which_epoch, 'phase': opt.phase,
                        'dataset_mode': opt.dataset_mode, 'metrics': list(evaluator.suite.metrics)}
-    return results, opt.out or os.path.join(results_dir(opt), 'metrics.json')
+    return results, out
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
-    folders = any(a == '--fake_dir' or a.startswith('--fake_dir=') for a in argv)
+    # either folder option means folder mode, so that a missing partner is named as such
+    folders = any(a.split('=', 1)[0] in ('--fake_dir', '--real_dir') for a in argv)
     results, out = evaluate_folders_cli(argv) if folders else evaluate_experiment(argv)
     print(format_table(results))
     write_metrics(results, out)
-    print(f'metrics written to {out}')
+    print(f'metrics written to {printable(out)}')
     return results
 
 

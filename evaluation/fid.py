@@ -1,13 +1,14 @@
 """Fréchet Inception Distance with pytorch-fid's network and weights (the TF-ported Inception
 that FID numbers in the literature are computed with).
 
-We take the network, the weights URL and the Fréchet distance from pytorch-fid itself; what is
-ours is where the weights come from (an explicit file for offline machines, or torch hub's
-cache), activations of in-memory batches, and the error a user sees when no weights exist.
+We take the network and the weights URL from pytorch-fid itself (that is what makes the numbers
+comparable); what is ours is where the weights come from (an explicit file for offline machines,
+or torch hub's cache), activations of in-memory batches, the error a user sees when no weights
+exist, and the Fréchet distance (:func:`frechet_distance`): pytorch-fid's calls
+``scipy.linalg.sqrtm(..., disp=False)``, which SciPy 1.18 no longer accepts.
 """
 import os
 import threading
-import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional, Union
@@ -16,7 +17,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from pytorch_fid import inception as fid_inception
-from pytorch_fid.fid_score import calculate_frechet_distance
 
 from evaluation.images import to_uint8
 from util.errors import CheckpointError, UserError
@@ -104,7 +104,9 @@ def _weights_from(loader: Callable[..., dict]) -> Iterator[None]:
 def _file_loader(path: str) -> Callable[..., dict]:
     def load(*_args, **_kwargs) -> dict:
         if not os.path.isfile(path):
-            raise UserError(f"--fid_weights '{path}' does not exist (expected pytorch-fid's {FID_WEIGHTS_FILE})")
+            what = 'is a folder' if os.path.isdir(path) else 'does not exist'
+            raise UserError(f"--fid_weights '{path}' {what}: give the file {FID_WEIGHTS_FILE} (pytorch-fid's "
+                            f"weights, from {FID_WEIGHTS_URL})")
         try:
             state = torch.load(path, map_location='cpu', weights_only=True)
         except Exception as exc:  # pickle, zip or torch errors: all mean "not a usable file"
@@ -177,13 +179,56 @@ def stats_of_batches(features: InceptionFeatures, batches: Iterable[torch.Tensor
 
 
 def fid_from_stats(a: FIDStats, b: FIDStats) -> float:
-    """The Fréchet distance between two activation Gaussians (pytorch-fid's implementation)."""
+    """The Fréchet distance between two activation Gaussians."""
     if a.mu.shape != b.mu.shape:
         raise UserError(f"cannot compare FID statistics of {a.mu.shape[0]} and {b.mu.shape[0]} dimensions")
     try:
-        with warnings.catch_warnings():  # pytorch-fid passes an argument recent SciPy deprecates
-            warnings.simplefilter('ignore', DeprecationWarning)
-            return float(calculate_frechet_distance(a.mu, a.sigma, b.mu, b.sigma))
-    except ValueError as exc:  # a large imaginary part in sqrtm: far too few images for the dims
-        raise UserError(f"FID is numerically undefined for these sets ({exc}); use more images than "
-                        f"feature dimensions ({a.mu.shape[0]}), e.g. >= 2048 for the standard FID") from None
+        return frechet_distance(a.mu, a.sigma, b.mu, b.sigma)
+    except ValueError as exc:  # NaN or inf in the statistics (e.g. a corrupt cache entry)
+        raise UserError(f"FID cannot be computed: {exc}") from None
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
+    """``|mu1 - mu2|^2 + tr(sigma1) + tr(sigma2) - 2 tr((sigma1 sigma2)^(1/2))`` for covariance
+    matrices (symmetric, positive semi-definite).
+
+    The trace of the square root is the sum of the square roots of the eigenvalues of
+    ``sigma1 sigma2``, which are those of the symmetric ``S sigma2 S`` with ``S = sigma1^(1/2)``:
+    two symmetric eigen-decompositions, exact for singular covariances (fewer images than
+    dimensions) without an ``eps`` offset, and with no complex intermediate results."""
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != mu1.shape * 2:
+        raise ValueError(f"means {mu1.shape} / {mu2.shape} and covariances {sigma1.shape} / {sigma2.shape} "
+                         f"do not match")
+    for name, value in (('mean', mu1), ('mean', mu2), ('covariance', sigma1), ('covariance', sigma2)):
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"the {name} holds NaN or infinite values")
+    root1 = _psd_sqrt(sigma1)
+    inner = _symmetric(root1 @ _symmetric(sigma2) @ root1)
+    trace_sqrt = np.sqrt(_resolved(np.linalg.eigvalsh(inner))).sum()
+    diff = mu1 - mu2
+    distance = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt
+    return float(max(distance, 0.0))  # it is >= 0; only rounding can make it negative
+
+
+def _symmetric(matrix: np.ndarray) -> np.ndarray:
+    # products of symmetric matrices are symmetric only up to rounding; eigh reads one triangle
+    return (matrix + matrix.T) / 2
+
+
+def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
+    """The symmetric square root of a positive semi-definite matrix."""
+    values, vectors = np.linalg.eigh(_symmetric(matrix))
+    return (vectors * np.sqrt(_resolved(values))) @ vectors.T
+
+
+def _resolved(eigenvalues: np.ndarray) -> np.ndarray:
+    """Eigenvalues of a positive semi-definite matrix with those below its rounding level set to 0.
+
+    A singular covariance has eigenvalues of about +-1e-16 times the largest instead of 0; their
+    square roots (1e-8) would add up to a visible error, so they count as the zeros they are
+    (the rank threshold of ``numpy.linalg.matrix_rank``)."""
+    top = float(np.max(np.abs(eigenvalues), initial=0.0))
+    floor = top * len(eigenvalues) * np.finfo(np.float64).eps
+    return np.where(eigenvalues > floor, eigenvalues, 0.0)

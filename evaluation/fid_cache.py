@@ -9,12 +9,15 @@ import io
 import json
 import os
 import re
+import warnings
 import zipfile
 from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
 from evaluation.fid import FIDStats, InceptionFeatures
+from evaluation.images import printable
+from util.errors import UserError
 from util.fileio import atomic_write_bytes
 
 Size = Union[int, tuple[int, int], str]
@@ -54,10 +57,23 @@ def load_stats(path: str) -> Optional[FIDStats]:
         return None
 
 
+def check_cache_dir(cache_dir: Optional[str]) -> None:
+    """Refuses a ``--fid_cache_dir`` that is a file (before any image is embedded)."""
+    if cache_dir and os.path.exists(cache_dir) and not os.path.isdir(cache_dir):
+        raise UserError(f"--fid_cache_dir '{printable(cache_dir)}' is a file: give a folder, or '' to turn the "
+                        f"cache off")
+
+
 def save_stats(path: str, stats: FIDStats) -> None:
+    """Stores ``stats``; failing to (full disk, permissions) only costs the next run the time
+    to recompute them, so it is a warning rather than an error."""
     buffer = io.BytesIO()
     np.savez(buffer, mu=stats.mu, sigma=stats.sigma, count=np.int64(stats.count))
-    atomic_write_bytes(path, buffer.getvalue())
+    try:
+        atomic_write_bytes(path, buffer.getvalue())
+    except OSError as exc:
+        warnings.warn(f"the real images' FID statistics were not cached in '{printable(path)}' "
+                      f"({exc.strerror or exc}); check --fid_cache_dir")
 
 
 def cached_stats(cache_dir: Optional[str], *, compute: Callable[[], FIDStats], **key_parts) -> tuple[FIDStats, bool]:

@@ -36,6 +36,8 @@ def usable_settings(settings: EvalSettings, dataset_mode: str, explicit: bool) -
     if settings.metrics is not None or inception_weights_available(settings.fid_weights) or explicit:
         return settings
     metrics = tuple(m for m in applicable_metrics(dataset_mode, True, has_segmenter(dataset_mode)) if m != 'fid')
+    if not metrics:  # FID was the only metric: keep it, so its error says which file is missing
+        return settings
     warnings.warn('FID is left out: no Inception weights (pt_inception-2015-12-05-6726825d.pth) in the torch hub '
                   'cache and no --fid_weights; see evaluation/README.md')
     return EvalSettings(**{**settings.__dict__, 'metrics': metrics})

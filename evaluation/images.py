@@ -17,6 +17,23 @@ from util.errors import DatasetError
 
 # the extensions pytorch-fid reads, so that a folder means the same set of images to both tools
 IMAGE_EXTENSIONS = ('.bmp', '.jpg', '.jpeg', '.pgm', '.png', '.ppm', '.tif', '.tiff', '.webp')
+# what Pillow raises for unreadable, corrupt, truncated or absurdly large files (a broken PNG
+# header is a SyntaxError, a cut-off GIF an EOFError)
+READ_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
+
+
+def printable(path: str) -> str:
+    """``path`` as text that any terminal and JSON file accept: bytes of a file name that are
+    not UTF-8 (which Python keeps as lone surrogates) are shown as ``\\xe9``."""
+    try:
+        return os.fsencode(path).decode('utf-8', 'backslashreplace')
+    except UnicodeError:  # surrogates that are not escaped bytes
+        return path.encode('utf-8', 'backslashreplace').decode('utf-8')
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one printable line (Pillow's messages repeat the file name)."""
+    return printable(' '.join(str(exc).split()) or type(exc).__name__)
 
 
 @dataclass(frozen=True)
@@ -30,19 +47,27 @@ class Sample:
 
 def list_images(folder: str, what: str) -> dict[str, str]:
     """Image files of ``folder`` (not recursive) by file stem; ``what`` names the option."""
+    shown = printable(folder)
     if not os.path.isdir(folder):
-        raise DatasetError(f"{what} '{folder}' is not a folder")
+        why = 'is a file' if os.path.exists(folder) else 'does not exist'
+        raise DatasetError(f"{what} '{shown}' {why}: give the folder of the images")
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as exc:
+        raise DatasetError(f"{what} '{shown}' cannot be listed ({exc.strerror or one_line(exc)}); check its "
+                           f"permissions") from None
     by_stem: dict[str, str] = {}
-    for name in sorted(os.listdir(folder)):
+    for name in names:
         stem, ext = os.path.splitext(name)
         if ext.lower() not in IMAGE_EXTENSIONS or not os.path.isfile(os.path.join(folder, name)):
             continue
         if stem in by_stem:
-            raise DatasetError(f"{what} '{folder}' has two images named '{stem}' "
-                               f"({os.path.basename(by_stem[stem])} and {name}); keep one")
+            raise DatasetError(f"{what} '{shown}' has two images named '{printable(stem)}' "
+                               f"({printable(os.path.basename(by_stem[stem]))} and {printable(name)}); keep one")
         by_stem[stem] = os.path.join(folder, name)
     if not by_stem:
-        raise DatasetError(f"{what} '{folder}' contains no images ({', '.join(IMAGE_EXTENSIONS)})")
+        raise DatasetError(f"{what} '{shown}' contains no images ({', '.join(IMAGE_EXTENSIONS)}); give the folder "
+                           f"that holds them")
     return by_stem
 
 
@@ -58,9 +83,10 @@ def pair_by_stem(fakes: dict[str, str], reals: Optional[dict[str, str]] = None,
             continue
         missing = [stem for stem in fakes if stem not in others]
         if missing:
-            shown = ', '.join(missing[:5]) + (', ...' if len(missing) > 5 else '')
+            shown = ', '.join(map(printable, missing[:5])) + (', ...' if len(missing) > 5 else '')
             raise DatasetError(f"{len(missing)} generated image(s) have no file of the same name in "
-                               f"{what}: {shown}")
+                               f"{what}: {shown}; name each file like its generated image (the extension "
+                               f"may differ)")
     unused = {what: sum(stem not in fakes for stem in others)
               for others, what in ((reals, 'real'), (labels, 'label')) if others is not None}
     samples = [Sample(stem, path, reals[stem] if reals else None, labels[stem] if labels else None)
@@ -73,8 +99,9 @@ def read_rgb(path: str) -> np.ndarray:
     try:
         with Image.open(path) as image:
             return np.asarray(image.convert('RGB'), dtype=np.uint8)
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"cannot read image '{path}': {exc}") from None
+    except READ_ERRORS as exc:
+        raise DatasetError(f"cannot read image '{printable(path)}': {one_line(exc)}; replace or remove the "
+                           f"file") from None
 
 
 def read_label(path: str) -> np.ndarray:
@@ -82,11 +109,12 @@ def read_label(path: str) -> np.ndarray:
     try:
         with Image.open(path) as image:
             if image.mode not in ('L', 'P', 'I', 'I;16', 'I;16B', 'I;16L'):
-                raise DatasetError(f"label map '{path}' has image mode {image.mode}: expected one channel "
-                                   f"of class indices (a colour visualisation cannot be evaluated)")
+                raise DatasetError(f"label map '{printable(path)}' has image mode {image.mode}: expected one "
+                                   f"channel of class indices (a colour visualisation cannot be evaluated)")
             return np.asarray(image, dtype=np.int64)
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"cannot read label map '{path}': {exc}") from None
+    except READ_ERRORS as exc:
+        raise DatasetError(f"cannot read label map '{printable(path)}': {one_line(exc)}; replace or remove the "
+                           f"file") from None
 
 
 def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -71,12 +71,20 @@ def parse_metrics(text: Optional[str]) -> Optional[tuple[str, ...]]:
 
 
 def positive_int(text: str) -> int:
+    return _int_at_least(text, 1, 'a positive integer')
+
+
+def non_negative_int(text: str) -> int:
+    return _int_at_least(text, 0, 'an integer >= 0')
+
+
+def _int_at_least(text: str, low: int, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
+        value = low - 1
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected {what}, got '{text}'")
     return value
 
 
@@ -103,7 +111,8 @@ def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) 
     parser.add_argument('--seg_scales', type=_checked(parse_scales), default=None,
                         help="segmenter test scales (short side, px), comma-separated [default: the segmenter's "
                              "own; ADE20K 300,375,450,525,600]")
-    parser.add_argument('--swd_seed', type=int, default=0, help='seed of the random patches and directions of SWD')
+    parser.add_argument('--swd_seed', type=non_negative_int, default=0,
+                        help='seed of the random patches and directions of SWD')
     parser.add_argument('--eval_batch_size', type=positive_int, default=8,
                         help='images per batch for the metric networks')
     parser.add_argument('--metrics', type=_checked(parse_metrics), default='auto',

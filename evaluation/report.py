@@ -4,10 +4,13 @@
 in [0,1] (the table shows percent, as papers do); ``swd`` (x1e3, mean over levels) and
 ``swd_levels`` (x1e3, by level height); ``num_images``; and ``info`` on how they were obtained.
 """
+import errno
 import json
 import math
 import os
 
+from evaluation.images import printable
+from util.errors import UserError
 from util.fileio import atomic_write_text
 
 METRICS_FILE = 'metrics.json'
@@ -48,9 +51,41 @@ def default_output_path(fake_dir: str) -> str:
     return os.path.join(os.path.dirname(os.path.abspath(os.path.normpath(fake_dir))), METRICS_FILE)
 
 
+def check_output_path(path: str, what: str = '--out') -> None:
+    """Fails (before any work is done) when the metrics file cannot be created at ``path``:
+    a folder where the file goes, or a file where one of its folders goes. ``what`` names
+    the path in the message (the option, or 'the output file' for the default)."""
+    shown = printable(path)
+    if os.path.isdir(path):
+        raise UserError(f"{what} '{shown}' is a folder, not a file: give the file to write with --out, e.g. "
+                        f"--out {printable(os.path.join(path, METRICS_FILE))}")
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.lexists(folder):  # the folders write_metrics will create
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise UserError(f"{what} '{shown}' cannot be created: '{printable(folder)}' is a file, not a folder; "
+                        f"choose another file with --out")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{what} '{shown}' cannot be created: no permission to write in '{printable(folder)}'; "
+                        f"choose another file with --out")
+
+
 def write_metrics(results: dict, path: str) -> None:
-    """Writes ``results`` as JSON atomically (NaN, e.g. mIoU without labelled pixels, as null)."""
-    atomic_write_text(path, json.dumps(_json_safe(results), indent=2, sort_keys=True) + '\n')
+    """Writes ``results`` as JSON atomically (NaN, e.g. mIoU without labelled pixels, as null);
+    an operating-system error (full disk, permissions) becomes one :class:`UserError` line
+    naming ``path``, and leaves no partial file."""
+    text = json.dumps(_json_safe(results), indent=2, sort_keys=True) + '\n'
+    try:
+        atomic_write_text(path, text)
+    except OSError as exc:
+        raise UserError(f"{printable(path)}: cannot write the metrics, {_reason(exc)}; free some space or choose "
+                        f"another file with --out (the table above has the results)") from None
+
+
+def _reason(exc: OSError) -> str:
+    reasons = {errno.ENOSPC: 'the disk is full', errno.EDQUOT: 'the disk quota is exceeded',
+               errno.EACCES: 'permission denied', errno.EROFS: 'the file system is read-only'}
+    return reasons.get(exc.errno, exc.strerror or ' '.join(str(exc).split()))
 
 
 def _json_safe(value):

@@ -6,6 +6,7 @@ label maps likewise (nearest neighbour): metrics are computed at the generated r
 """
 import hashlib
 import os
+import warnings
 from typing import Iterator, Optional, Union
 
 import numpy as np
@@ -14,11 +15,10 @@ from PIL import Image
 from tqdm import tqdm
 
 from evaluation import fid_cache
-from evaluation.images import (Sample, list_images, pair_by_stem, read_label, read_rgb, resize_label, resize_rgb,
-                               stack_rgb)
-from evaluation.segmenters import Segmenter
+from evaluation.images import (READ_ERRORS, Sample, list_images, one_line, pair_by_stem, printable, read_label,
+                               read_rgb, resize_label, resize_rgb, stack_rgb)
 from evaluation.settings import EvalSettings
-from evaluation.suite import MetricRun, MetricSuite
+from evaluation.suite import MetricRun, MetricSuite, resolve_metrics
 from util.errors import DatasetError, UserError
 
 REAL_PREPROCESS = 'bicubic resize to the generated size'
@@ -30,20 +30,19 @@ def evaluate_folders(fake_dir: str, real_dir: str, label_dir: Optional[str] = No
     """Every metric that applies (or ``settings.metrics``) for the generated images in
     ``fake_dir``; returns the results dict that :mod:`evaluation.report` prints and writes."""
     settings = settings or EvalSettings()
+    label_dir = _used_label_dir(settings, dataset_mode, label_dir)  # option errors before any file is read
     fakes = list_images(fake_dir, '--fake_dir')
     reals = list_images(real_dir, '--real_dir')
     labels = list_images(label_dir, '--label_dir') if label_dir else None
     samples, unused = pair_by_stem(fakes, reals, labels)
-    if settings.metrics and 'miou' in settings.metrics and labels is None:
-        raise UserError('mIoU needs the label maps: give --label_dir')
     suite = MetricSuite.for_dataset(settings, dataset_mode, have_labels=labels is not None, device=device)
     sizes = [_image_size(sample.fake) for sample in samples]
     if 'swd' in suite.metrics and len(set(sizes)) > 1:
         raise UserError(f"SWD needs generated images of one size, found {len(set(sizes))} sizes in "
-                        f"'{fake_dir}' (leave swd out with --metrics)")
+                        f"'{printable(fake_dir)}' (leave swd out with --metrics)")
     reference, cache_path = _cached_reference(suite, samples, sizes, real_dir)
     run = suite.start(reference)
-    for fake, real, target in _batches(samples, sizes, settings.batch_size, run, suite.segmenter, progress):
+    for fake, real, target in _batches(samples, sizes, settings.batch_size, run, progress):
         run.add(fake, real, target=target)
     try:
         results = run.results()
@@ -55,12 +54,33 @@ def evaluate_folders(fake_dir: str, real_dir: str, label_dir: Optional[str] = No
     return results
 
 
+def _used_label_dir(settings: EvalSettings, dataset_mode: Optional[str], label_dir: Optional[str]) -> Optional[str]:
+    """``label_dir`` when mIoU will be computed, else None (with a warning when one was given,
+    so that label files nobody scores need not pair up)."""
+    metrics = resolve_metrics(settings, dataset_mode, have_labels=bool(label_dir))
+    if 'miou' in metrics and not label_dir:
+        raise UserError('mIoU needs the label maps: give --label_dir (label files named like the generated images)')
+    if 'miou' not in metrics and label_dir:
+        warnings.warn(f"--label_dir '{printable(label_dir)}' is not used: {_why_no_miou(settings, dataset_mode)}")
+        return None
+    return label_dir
+
+
+def _why_no_miou(settings: EvalSettings, dataset_mode: Optional[str]) -> str:
+    if settings.metrics:
+        return 'mIoU is not in --metrics'
+    if dataset_mode is None:
+        return 'mIoU needs --dataset_mode'
+    return f'no segmenter for --dataset_mode {dataset_mode}'
+
+
 def _image_size(path: str) -> tuple[int, int]:
     try:
         with Image.open(path) as image:
             return image.height, image.width
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"cannot read image '{path}': {exc}") from None
+    except READ_ERRORS as exc:
+        raise DatasetError(f"cannot read image '{printable(path)}': {one_line(exc)}; replace or remove the file") \
+            from None
 
 
 def _cached_reference(suite: MetricSuite, samples: list[Sample], sizes: list[tuple[int, int]],
@@ -79,7 +99,7 @@ def _cached_reference(suite: MetricSuite, samples: list[Sample], sizes: list[tup
 
 
 def _batches(samples: list[Sample], sizes: list[tuple[int, int]], batch_size: int, run: MetricRun,
-             segmenter: Optional[Segmenter], progress: bool) -> Iterator[tuple]:
+             progress: bool) -> Iterator[tuple]:
     """(fake, real or None, target or None) batches of consecutive same-sized samples."""
     start = 0
     with tqdm(total=len(samples), desc='evaluate', unit='img', disable=not progress) as bar:
@@ -87,36 +107,31 @@ def _batches(samples: list[Sample], sizes: list[tuple[int, int]], batch_size: in
             end = start + 1
             while end < len(samples) and end - start < batch_size and sizes[end] == sizes[start]:
                 end += 1
-            yield _load_batch(samples[start:end], sizes[start], run.needs_reals, segmenter)
+            yield _load_batch(samples[start:end], sizes[start], run.needs_reals, run.suite)
             bar.update(end - start)
             start = end
 
 
-def _load_batch(samples: list[Sample], size: tuple[int, int], need_reals: bool,
-                segmenter: Optional[Segmenter]) -> tuple:
+def _load_batch(samples: list[Sample], size: tuple[int, int], need_reals: bool, suite: MetricSuite) -> tuple:
     fakes = [read_rgb(sample.fake) for sample in samples]
     for sample, fake in zip(samples, fakes):
         if fake.shape[:2] != size:
-            raise DatasetError(f"'{sample.fake}' changed while being evaluated")
+            raise DatasetError(f"'{printable(sample.fake)}' changed while being evaluated; run again")
     real = stack_rgb([resize_rgb(read_rgb(s.real), size) for s in samples]) if need_reals else None
     target = None
-    if segmenter is not None:
-        target = torch.from_numpy(np.stack([_target(segmenter, s.label, size) for s in samples]))
+    if suite.labels is not None:
+        target = torch.from_numpy(np.stack([_target(suite, s.label, size) for s in samples]))
     return stack_rgb(fakes), real, target
 
 
-def _target(segmenter: Segmenter, path: str, size: tuple[int, int]) -> np.ndarray:
-    try:
-        target = segmenter.target_from_label_file(read_label(path))
-    except ValueError as exc:
-        raise DatasetError(f"label map '{path}': {exc}") from None
-    return resize_label(target, size)
+def _target(suite: MetricSuite, path: str, size: tuple[int, int]) -> np.ndarray:
+    return resize_label(suite.target_from_file(read_label(path), path), size)
 
 
 def _info(fake_dir: str, real_dir: str, label_dir: Optional[str], dataset_mode: Optional[str], suite: MetricSuite,
           unused: dict, cached: bool) -> dict:
-    info = {'fake_dir': os.path.abspath(fake_dir), 'real_dir': os.path.abspath(real_dir),
-            'label_dir': os.path.abspath(label_dir) if label_dir else None, 'dataset_mode': dataset_mode,
+    info = {'fake_dir': printable(os.path.abspath(fake_dir)), 'real_dir': printable(os.path.abspath(real_dir)),
+            'label_dir': printable(os.path.abspath(label_dir)) if label_dir else None, 'dataset_mode': dataset_mode,
             'metrics': list(suite.metrics), 'unpaired_files_ignored': unused}
     if suite.inception is not None:
         info.update(fid_dims=suite.inception.dims, fid_weights=suite.inception.weights_id.rsplit(':', 2)[0],

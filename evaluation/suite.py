@@ -9,20 +9,23 @@ evaluation front end use.
         run.add(generator(batch), real=batch['image'], label=batch['label'])
     metrics = run.results()   # {'fid': ..., 'miou': ..., 'pixel_acc': ..., 'num_images': ...}
 
-Images are (B,3,H,W) float in [-1,1] (or uint8); ``label`` is the data loader's label tensor.
+Images are (B,3,H,W) float in [-1,1] (or uint8); ``label`` is the data loader's label tensor,
+read by the dataset mode's label convention (:mod:`evaluation.labels`) as label files are.
 """
 from typing import Callable, Iterable, Optional, Sequence, Union
 
+import numpy as np
 import torch
 
 from evaluation import fid_cache
 from evaluation.confusion import ConfusionMatrix
 from evaluation.fid import ActivationSet, FIDStats, fid_from_stats, load_inception, stats_of_batches
-from evaluation.images import to_uint8
-from evaluation.segmenters import SegmenterSettings, build_segmenter, has_segmenter
+from evaluation.images import printable, to_uint8
+from evaluation.labels import LabelConvention, dataset_target, label_convention
+from evaluation.segmenters import Segmenter, SegmenterSettings, build_segmenter, has_segmenter, require_segmenter
 from evaluation.settings import METRICS, EvalSettings, applicable_metrics
 from evaluation.swd import FAKE, REAL, PatchSet, swd_between
-from util.errors import UserError
+from util.errors import DatasetError, UserError
 
 Device = Union[str, torch.device]
 
@@ -38,18 +41,31 @@ class MetricSuite:
         self.settings = settings
         self.dataset_mode = dataset_mode
         self.metrics = tuple(metrics)
-        self.inception = load_inception(settings.fid_weights, settings.fid_dims, device) if 'fid' in metrics else None
-        self.segmenter = None
+        # the cheap checks first, so that a bad option does not wait for Inception to load
         if 'miou' in metrics:
-            seg_settings = SegmenterSettings(settings.seg_weights, device, settings.seg_scales)
-            self.segmenter = build_segmenter(dataset_mode, seg_settings)
+            require_segmenter(dataset_mode)
+        if 'fid' in metrics:
+            fid_cache.check_cache_dir(settings.fid_cache_dir)
+        self.inception = load_inception(settings.fid_weights, settings.fid_dims, device) if 'fid' in metrics else None
+        self.segmenter: Optional[Segmenter] = None
+        self.labels: Optional[LabelConvention] = None  # the dataset mode's label values -> segmenter classes
+        if 'miou' in metrics:
+            self.segmenter, self.labels = _segmentation(settings, dataset_mode, device)
 
     @classmethod
     def for_dataset(cls, settings: EvalSettings, dataset_mode: Optional[str], have_labels: bool,
                     device: Device = 'cpu') -> 'MetricSuite':
         """``settings.metrics``, or else every metric that applies to the dataset."""
-        metrics = settings.metrics or applicable_metrics(dataset_mode, have_labels, has_segmenter(dataset_mode))
-        return cls(settings, dataset_mode, metrics, device)
+        return cls(settings, dataset_mode, resolve_metrics(settings, dataset_mode, have_labels), device)
+
+    def target_from_file(self, values: np.ndarray, path: str) -> np.ndarray:
+        """A label file's values -> class indices (:data:`IGNORE_INDEX` = not scored), by the
+        same convention as the data loader's labels in :meth:`MetricRun.add`."""
+        try:
+            return self.labels.target(values)
+        except ValueError as exc:
+            raise DatasetError(f"label map '{printable(path)}': {exc} (the labels of --dataset_mode "
+                               f"{self.dataset_mode}); give that dataset's label files with --label_dir") from None
 
     def reference_stats(self, *, split: str, size: fid_cache.Size, files: Sequence[str],
                         images: Callable[[], Iterable[torch.Tensor]], preprocess: str = 'dataset loader') -> FIDStats:
@@ -71,6 +87,28 @@ class MetricSuite:
         """A new accumulation. With ``reference`` (the reals' FID statistics) real images are
         only needed for SWD; without it their FID statistics are computed in the same pass."""
         return MetricRun(self, reference)
+
+
+def resolve_metrics(settings: EvalSettings, dataset_mode: Optional[str], have_labels: bool) -> tuple[str, ...]:
+    """``settings.metrics``, or else every metric that applies to the dataset; asking for mIoU
+    where there is no segmenter is the same error on every path."""
+    metrics = settings.metrics or applicable_metrics(dataset_mode, have_labels, has_segmenter(dataset_mode))
+    if 'miou' in metrics:
+        require_segmenter(dataset_mode)
+    return tuple(metrics)
+
+
+def _segmentation(settings: EvalSettings, dataset_mode: Optional[str],
+                  device: Device) -> tuple[Segmenter, LabelConvention]:
+    """The dataset mode's segmenter and the convention that maps its label values to the
+    segmenter's classes (both paths, files and loader, use this one)."""
+    segmenter = build_segmenter(dataset_mode, SegmenterSettings(settings.seg_weights, device, settings.seg_scales))
+    labels = label_convention(dataset_mode, segmenter.num_classes)
+    if labels.num_classes > segmenter.num_classes:
+        raise UserError(f"the labels of --dataset_mode {dataset_mode} map to {labels.num_classes} classes but its "
+                        f"segmenter predicts {segmenter.num_classes}: register the segmenter with its label "
+                        f"convention")
+    return segmenter, labels
 
 
 class MetricRun:
@@ -117,12 +155,15 @@ class MetricRun:
 
     def _add_segmentation(self, fake: torch.Tensor, label: Optional[torch.Tensor],
                           target: Optional[torch.Tensor]) -> None:
-        segmenter = self.suite.segmenter
         if target is None:
             if label is None:
                 raise ValueError('mIoU needs the label maps (label= or target=)')
-            target = segmenter.target_from_dataset_label(label)
-        predicted = segmenter(fake)
+            try:
+                target = dataset_target(self.suite.labels, label)
+            except ValueError as exc:  # the loader's values do not fit the mode's convention
+                raise DatasetError(f"the data loader's labels of --dataset_mode {self.suite.dataset_mode}: "
+                                   f"{exc}; check --label_nc") from None
+        predicted = self.suite.segmenter(fake)
         if tuple(target.shape) != tuple(predicted.shape):
             raise ValueError(f"label maps {tuple(target.shape)} do not match the images {tuple(predicted.shape)}")
         self.confusion.update(predicted, target)

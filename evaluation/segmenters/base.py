@@ -3,10 +3,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Optional, Union
 
-import numpy as np
 import torch
 
-from evaluation.confusion import IGNORE_INDEX
 from evaluation.images import to_uint8, uint8_to_signed
 
 
@@ -22,9 +20,9 @@ class SegmenterSettings:
 class Segmenter(ABC):
     """A pretrained (or exact) segmenter that scores generated images against label maps.
 
-    Subclasses set ``name`` and ``num_classes``, implement :meth:`predict`, and override the
-    two label conversions when their classes are numbered differently from the label files
-    or from the dataset's label tensors."""
+    Subclasses set ``name`` and ``num_classes`` and implement :meth:`predict`. How a dataset's
+    label values map to these classes is not the segmenter's business but the dataset mode's
+    (:mod:`evaluation.labels`), so label files and the data loader's tensors agree."""
     name: str = 'segmenter'
     num_classes: int
 
@@ -36,22 +34,3 @@ class Segmenter(ABC):
         # quantised like a saved PNG, so in-memory and on-disk evaluations agree
         with torch.no_grad():
             return self.predict(uint8_to_signed(to_uint8(images)))
-
-    def target_from_label_file(self, label: np.ndarray) -> np.ndarray:
-        """A label file's raw values (H,W) -> class indices, :data:`IGNORE_INDEX` where a pixel
-        is not scored. Default: the file stores class indices; other values are ignored."""
-        return _keep_range(np.asarray(label, dtype=np.int64), self.num_classes)
-
-    def target_from_dataset_label(self, label: torch.Tensor) -> torch.Tensor:
-        """The dataset's label tensor ((B,1,H,W) or (B,H,W), as the data loader yields it) ->
-        (B,H,W) int64 class indices. Default: the tensor holds class indices in [0,
-        num_classes) and anything else (SPADE's dontcare = label_nc) is ignored."""
-        if label.dim() == 4:
-            label = label[:, 0]
-        return _keep_range(label.long(), self.num_classes)
-
-
-def _keep_range(values, num_classes: int):
-    out = values.copy() if isinstance(values, np.ndarray) else values.clone()
-    out[(values < 0) | (values >= num_classes)] = IGNORE_INDEX
-    return out

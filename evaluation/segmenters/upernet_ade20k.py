@@ -21,19 +21,18 @@ every scale are upsampled to the image's own size and averaged; the arg-max is t
 import os
 from typing import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from evaluation.confusion import IGNORE_INDEX
+from evaluation.labels import ADE20K_CLASSES
 from evaluation.segmenters.base import Segmenter, SegmenterSettings
 from util.errors import CheckpointError, UserError
 
 ENCODER_FILE = 'encoder_epoch_50.pth'
 DECODER_FILE = 'decoder_epoch_50.pth'
 RELEASE_URL = 'http://sceneparsing.csail.mit.edu/model/pytorch/ade20k-resnet101-upernet/'
-NUM_CLASSES = 150
+NUM_CLASSES = ADE20K_CLASSES
 DEFAULT_SCALES = (300, 375, 450, 525, 600)
 MAX_LONG_SIDE = 1000
 PADDING = 32  # the network's largest stride: input sides are rounded up to a multiple of it
@@ -94,7 +93,7 @@ def scaled_size(height: int, width: int, short_side: int) -> tuple[int, int]:
 
 
 class UPerNetADE20K(Segmenter):
-    """ADE20K's 150 classes; label files are ADE20K annotations (0 = unlabeled, 1..150)."""
+    """ADE20K's 150 classes, numbered 0..149 (annotation value - 1: see :mod:`evaluation.labels`)."""
     name = 'UPerNet-101 (ADE20K)'
     num_classes = NUM_CLASSES
 
@@ -136,11 +135,3 @@ class UPerNetADE20K(Segmenter):
             features = self.encoder(resized, return_feature_maps=True)
             probs += self.decoder(features, segSize=(height, width)) / len(self.scales)
         return probs.argmax(dim=1).cpu()
-
-    def target_from_label_file(self, label: np.ndarray) -> np.ndarray:
-        label = np.asarray(label, dtype=np.int64)
-        if label.size and (label.min() < 0 or label.max() > NUM_CLASSES):
-            raise ValueError(f"values {int(label.min())}..{int(label.max())} are not ADE20K annotation "
-                             f"values (0 = unlabeled, 1..{NUM_CLASSES})")
-        return np.where(label == 0, IGNORE_INDEX, label - 1)
-

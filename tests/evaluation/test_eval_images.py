@@ -29,8 +29,12 @@ def test_a_fake_without_its_real_or_label_is_an_error(tmp_path):
 
 
 def test_folder_problems_are_named(tmp_path):
-    with pytest.raises(DatasetError, match="--fake_dir '.*nowhere' is not a folder"):
+    with pytest.raises(DatasetError, match="--fake_dir '.*nowhere' does not exist: give the folder"):
         list_images(str(tmp_path / 'nowhere'), '--fake_dir')
+    (tmp_path / 'a_file').write_text('')
+    with pytest.raises(DatasetError, match="--fake_dir '.*a_file' is a file"):
+        list_images(str(tmp_path / 'a_file'), '--fake_dir')
+    (tmp_path / 'a_file').unlink()
     with pytest.raises(DatasetError, match='contains no images'):
         list_images(str(tmp_path), '--real_dir')
     write_images(str(tmp_path), random_images(1), names=['x'], ext='.png')

@@ -69,3 +69,12 @@ def test_metrics_that_apply_by_dataset():
     assert applicable_metrics('celebahq', have_labels=True, has_segmenter=False) == ('fid', 'swd')
     assert applicable_metrics('synthetic', have_labels=True, has_segmenter=True) == ('fid', 'miou', 'swd')
     assert applicable_metrics(None, have_labels=False, has_segmenter=False) == ('fid', 'swd')
+
+
+def test_without_inception_weights_fid_is_left_out_unless_it_is_the_only_metric(monkeypatch):
+    from evaluation import generator_eval
+    monkeypatch.setattr(generator_eval, 'inception_weights_available', lambda weights=None: False)
+    with pytest.warns(UserWarning, match='FID is left out'):
+        assert generator_eval.usable_settings(EvalSettings(), 'ade20k', explicit=False).metrics == ('miou',)
+    # nothing would be left: FID stays, so the evaluation stops on its error naming the weights file
+    assert generator_eval.usable_settings(EvalSettings(), 'cityscapes', explicit=False) == EvalSettings()

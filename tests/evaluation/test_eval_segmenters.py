@@ -5,7 +5,6 @@ import torch
 
 from data import synthetic
 from evaluation import segmenters
-from evaluation.confusion import IGNORE_INDEX
 from evaluation.segmenters import Segmenter, SegmenterSettings, build_segmenter, register_segmenter
 from evaluation.segmenters.upernet_ade20k import (DECODER_FILE, ENCODER_FILE, NUM_CLASSES, UPerNetADE20K,
                                                   build_networks, load_strict, scaled_size)
@@ -39,15 +38,6 @@ def test_oracle_gives_no_credit_to_a_flat_image():
     images, labels = rendered(4)
     run.add(torch.zeros_like(images), label=labels)
     assert run.results()['pixel_acc'] < 0.5
-
-
-def test_default_label_conventions_ignore_out_of_range_values():
-    oracle = build_segmenter('synthetic', SegmenterSettings())
-    n = oracle.num_classes
-    label = torch.tensor([[[[0, n - 1], [n, 255]]]])  # SPADE's dontcare is label_nc
-    np.testing.assert_array_equal(oracle.target_from_dataset_label(label)[0],
-                                  [[0, n - 1], [IGNORE_INDEX, IGNORE_INDEX]])
-    np.testing.assert_array_equal(oracle.target_from_label_file(np.array([[1, n]])), [[1, IGNORE_INDEX]])
 
 
 @pytest.fixture(scope='module')
@@ -117,14 +107,6 @@ def test_test_scales_follow_the_csail_protocol():
     assert scaled_size(100, 1000, 600) == (128, 1024)     # long side capped at 1000: scale 1.0
 
 
-def test_ade20k_annotation_values_map_to_classes_with_unlabeled_ignored():
-    segmenter = UPerNetADE20K.__new__(UPerNetADE20K)  # the conversion needs no network
-    np.testing.assert_array_equal(segmenter.target_from_label_file(np.array([[0, 1, 150]])),
-                                  [[IGNORE_INDEX, 0, 149]])
-    with pytest.raises(ValueError, match='ADE20K'):
-        segmenter.target_from_label_file(np.array([[151]]))
-
-
 class HalfSegmenter(Segmenter):
     """A plug-in for the test: class 1 where red > green, else 0."""
     name = 'half'
@@ -136,8 +118,10 @@ class HalfSegmenter(Segmenter):
 
 def test_a_registered_segmenter_is_used_for_its_dataset_mode(monkeypatch):
     monkeypatch.setitem(segmenters.SEGMENTERS, 'toy', lambda settings: HalfSegmenter())
-    with pytest.raises(UserError, match='no segmenter for --dataset_mode cityscapes'):
+    with pytest.raises(UserError, match='no segmenter for --dataset_mode cityscapes.*leave miou out of --metrics'):
         build_segmenter('cityscapes', SegmenterSettings())
+    with pytest.raises(UserError, match='mIoU needs --dataset_mode'):
+        build_segmenter(None, SegmenterSettings())
     register_segmenter('toy', lambda settings: HalfSegmenter())
     suite = MetricSuite.for_dataset(EvalSettings(metrics=('miou',)), 'toy', have_labels=True)
     run = suite.start()
