@@ -27,11 +27,12 @@ from typing import Optional
 
 import numpy as np
 
-from data.image_folder import natural_key
+from data.image_folder import list_folder, natural_key
 from data.image_io import load_index_map, load_mask
-from data.celebahq_split import MAPPING_FILE, face_split, official_split
+from data.celebahq_split import MAPPING_FILE, face_split, is_id, official_split
 from data.pix2pix_dataset import Pix2pixDataset, Sample
-from data.validation import pair_by_key, require_dir, require_file, require_found, to_class_indices
+from data.validation import (pair_by_key, read_text_lines, require_dir, require_file, require_found,
+                             to_class_indices)
 from util.errors import DatasetError
 
 PARTS = ('skin', 'nose', 'eye_g', 'l_eye', 'r_eye', 'l_brow', 'r_brow', 'l_ear', 'r_ear', 'mouth', 'u_lip',
@@ -96,7 +97,7 @@ class CelebAHQDataset(Pix2pixDataset):
         merged_dir = os.path.join(opt.dataroot, ANNO_DIR, MERGED_DIR)
         require_dir(merged_dir, option='--dataroot (or --celebahq_layout raw)')
         merged = {int(os.path.splitext(n)[0]): os.path.join(merged_dir, n)
-                  for n in os.listdir(merged_dir) if n.endswith('.png') and n[:-4].isdigit()}
+                  for n in list_folder(merged_dir) if n.endswith('.png') and is_id(n[:-4])}
         images = _images_by_id(opt.dataroot)
         glasses = {i: files[0] for i, files in _parts_by_id(os.path.join(opt.dataroot, ANNO_DIR), {'eye_g'}).items()}
         self._check_listed(list_file, ids, merged, os.path.join(merged_dir, '<id:05d>.png'))
@@ -140,19 +141,19 @@ def detect_layout(root: str) -> str:
 
 def _images_by_id(root: str) -> dict:
     folder = os.path.join(root, IMAGE_DIR)
-    return {int(os.path.splitext(n)[0]): os.path.join(folder, n) for n in sorted(os.listdir(folder), key=natural_key)
-            if n.lower().endswith('.jpg') and os.path.splitext(n)[0].isdigit()}
+    return {int(os.path.splitext(n)[0]): os.path.join(folder, n) for n in sorted(list_folder(folder), key=natural_key)
+            if n.lower().endswith('.jpg') and is_id(os.path.splitext(n)[0])}
 
 
 def _parts_by_id(anno_dir: str, only: Optional[set] = None) -> dict:
     """id -> [(class, path), ...] in merge order, from the numbered folders of part masks."""
     order = {part: index + 1 for index, part in enumerate(PARTS)}
     found = {}
-    for sub in sorted(os.listdir(anno_dir)):
+    for sub in sorted(list_folder(anno_dir)):
         folder = os.path.join(anno_dir, sub)
         if not sub.isdigit() or not os.path.isdir(folder):
             continue
-        for name in os.listdir(folder):
+        for name in list_folder(folder):
             match = _PART_FILE.match(name)
             if match and match.group(2) in order and (only is None or match.group(2) in only):
                 found.setdefault(int(match.group(1)), []).append((order[match.group(2)], os.path.join(folder, name)))
@@ -161,14 +162,13 @@ def _parts_by_id(anno_dir: str, only: Optional[set] = None) -> dict:
 
 def _read_ids(list_file: str) -> list:
     ids = []
-    with open(list_file) as handle:
-        for number, line in enumerate(handle, 1):
-            text = os.path.splitext(line.strip())[0]
-            if not text:
-                continue
-            if not text.isdigit():
-                raise DatasetError(f"{list_file}: line {number} is '{line.strip()}', expected an image id such as 123")
-            ids.append(int(text))
+    for number, line in read_text_lines(list_file):
+        text = os.path.splitext(line.strip())[0]
+        if not text:
+            continue
+        if not is_id(text):
+            raise DatasetError(f"{list_file}: line {number} is '{line.strip()}', expected an image id such as 123")
+        ids.append(int(text))
     return ids
 
 

@@ -9,6 +9,7 @@ CelebA's own list.)
 """
 import os
 
+from data.validation import read_text_lines
 from util.errors import DatasetError
 
 MAPPING_FILE, PARTITION_FILE = 'CelebA-HQ-to-CelebA-mapping.txt', 'list_eval_partition.txt'
@@ -23,31 +24,43 @@ def official_split(root: str) -> dict:
         return {}
     partition = _read_partition(os.path.join(root, PARTITION_FILE))
     splits = {}
-    with open(mapping) as handle:
-        for number, line in enumerate(handle, 1):
-            fields = line.split()
-            if not fields or not fields[0].isdigit():
-                continue  # the header line
-            if len(fields) < 3:
-                raise DatasetError(f"{mapping}: line {number} should read '<idx> <orig_idx> <orig_file>'")
-            splits[int(fields[0])] = partition.get(fields[2]) or _celeba_range(fields[2], mapping, number)
+    for number, line in read_text_lines(mapping):
+        fields = line.split()
+        if not fields or not is_id(fields[0]):
+            continue  # the header line
+        if len(fields) < 3:
+            raise DatasetError(f"{mapping}: line {number} should read '<idx> <orig_idx> <orig_file>'")
+        splits[int(fields[0])] = partition.get(fields[2]) or _celeba_range(fields[2], mapping, number)
     return splits
 
 
 def _read_partition(path: str) -> dict:
     if not os.path.isfile(path):
         return {}
-    with open(path) as handle:
-        pairs = (line.split() for line in handle)
-        return {f[0]: _SPLIT_CODES.get(f[1], 'train') for f in pairs if len(f) >= 2}
+    partition = {}
+    for number, line in read_text_lines(path):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) < 2 or fields[1] not in _SPLIT_CODES:
+            # an unknown code would silently put the face in the wrong split
+            raise DatasetError(f"{path}: line {number} is '{line.strip()}', expected '<file> <0|1|2>' "
+                               f"(0 train, 1 val, 2 test)")
+        partition[fields[0]] = _SPLIT_CODES[fields[1]]
+    return partition
 
 
 def _celeba_range(orig_file: str, mapping: str, number: int) -> str:
     stem = os.path.splitext(orig_file)[0]
-    if not stem.isdigit():
+    if not is_id(stem):
         raise DatasetError(f"{mapping}: line {number}: '{orig_file}' is not a CelebA file name like 000123.jpg")
     n = int(stem)
     return 'train' if n < CELEBA_FIRST_VAL else 'val' if n < CELEBA_FIRST_TEST else 'test'
+
+
+def is_id(text: str) -> bool:
+    """``text`` is a number in ASCII digits (``str.isdigit`` also accepts '²', which int() refuses)."""
+    return text.isascii() and text.isdigit()
 
 
 def face_split(splits: dict, face_id: int) -> str:

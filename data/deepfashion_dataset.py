@@ -6,10 +6,20 @@ and ``pose/<...>_subset.txt`` (the image's path with ``img`` -> ``pose``), and `
 train`` reads train.txt, ``val``/``test`` val.txt.
 
 The label is dense, not class indices: a float (20,H,W) map in [0,1] drawn at the photo's size
-(see :mod:`data.pose_render`) and then given the photo's geometry - the picture channels with
-nearest, the distance channels with bilinear resampling, as CoCosNet does. A random flip
-mirrors the keypoints and swaps left and right before drawing, so a flipped sample is the
-correct pose of the flipped photo (CoCosNet trains with --no_flip instead).
+exactly as CoCosNet draws it (see :mod:`data.pose_render`) and then given the photo's geometry
+as 8-bit images - the picture channels with nearest, the distance channels with bilinear
+resampling - and divided by 255, as CoCosNet does. With the default ``resize_and_crop`` (the
+only mode CoCosNet uses) the label equals CoCosNet's.
+
+Where we deliberately differ from CoCosNet:
+- a random flip mirrors the keypoints and swaps left and right before drawing, so a flipped
+  sample is the correct pose of the flipped photo (CoCosNet mirrors the drawn picture, which
+  puts left-limb colours on right limbs; it trains with --no_flip);
+- every channel follows the photo's geometry in every ``--preprocess_mode`` (CoCosNet first
+  squashes the picture, but not the distances, to ``load_size`` x ``load_size``, so in other
+  modes its channels and photo do not line up);
+- a subset file with several people keeps the best-scoring one, and an empty one means no
+  keypoints (CoCosNet reads a single person and fails otherwise).
 """
 import argparse
 import os
@@ -19,11 +29,12 @@ import torch
 from PIL import Image
 
 from data.geometry import Geometry, apply_geometry, image_tensor, plan_geometry
+from data.image_folder import walk_files
 from data.image_io import load_rgb
 from data.openpose import mirror_keypoints, read_keypoints
 from data.pix2pix_dataset import Pix2pixDataset, Sample
 from data.pose_render import NUM_CHANNELS, render_pose
-from data.validation import SHOW, require_dir, require_file
+from data.validation import SHOW, read_text_lines, require_dir, require_file
 from util.errors import DatasetError, OptionError
 
 
@@ -79,26 +90,26 @@ class DeepFashionDataset(Pix2pixDataset):
 
 
 def _dense_label(picture: np.ndarray, distances: np.ndarray, geometry: Geometry) -> torch.Tensor:
-    """(20,H,W) float in [0,1]: the picture resampled nearest, the distances bilinear."""
+    """(20,H,W) float in [0,1]: the uint8 picture resampled nearest, the uint8 distances bilinear."""
     channels = [np.asarray(apply_geometry(Image.fromarray(picture), geometry, Image.Resampling.NEAREST))
-                .transpose(2, 0, 1).astype(np.float32)]
-    for plane in distances:
-        channels.append(np.asarray(apply_geometry(Image.fromarray(plane), geometry, Image.Resampling.BILINEAR))[None])
-    label = np.concatenate(channels) * np.float32(1 / 255)
-    return torch.from_numpy(np.clip(label, 0, 1, out=label))
+                .transpose(2, 0, 1)]
+    # as 8-bit ('L') images, as CoCosNet resizes them: PIL rounds each bilinear value to a grey level
+    channels += [np.asarray(apply_geometry(Image.fromarray(plane), geometry, Image.Resampling.BILINEAR))[None]
+                 for plane in distances]
+    # a division, not a multiplication by 1/255: bit for bit what torchvision's ToTensor gives
+    return torch.from_numpy(np.concatenate(channels).astype(np.float32) / np.float32(255))
 
 
 def _read_list(list_file: str) -> list:
     entries = []
-    with open(list_file) as handle:
-        for number, line in enumerate(handle, 1):
-            rel = line.strip().replace('\\', '/')
-            if not rel:
-                continue
-            if not rel.startswith('img/'):
-                raise DatasetError(f"{list_file}: line {number} is '{line.strip()}', expected an image path "
-                                   f"such as img\\MEN\\Denim\\id_00000080\\01_1_front.jpg")
-            entries.append(rel)
+    for number, line in read_text_lines(list_file):
+        rel = line.strip().replace('\\', '/')
+        if not rel:
+            continue
+        if not rel.startswith('img/'):
+            raise DatasetError(f"{list_file}: line {number} is '{line.strip()}', expected an image path "
+                               f"such as img\\MEN\\Denim\\id_00000080\\01_1_front.jpg")
+        entries.append(rel)
     return entries
 
 
@@ -106,11 +117,7 @@ def _files_under(root: str, name: str) -> set:
     """Paths (relative to ``root``, with '/') of all files under ``root/name``."""
     folder = os.path.join(root, name)
     require_dir(folder)
-    found = set()
-    for dirpath, _, names in os.walk(folder, followlinks=True):
-        rel_dir = os.path.relpath(dirpath, root).replace(os.sep, '/')
-        found.update(f'{rel_dir}/{n}' for n in names)
-    return found
+    return {_rel(root, path) for path in walk_files(folder)}
 
 
 def _rel(root: str, path: str) -> str:

@@ -19,7 +19,8 @@ from data.geometry import (Geometry, apply_geometry, apply_to_array, check_align
                            plan_geometry)
 from data.image_folder import natural_key
 from data.image_io import load_index_map, load_rgb
-from data.validation import pair_by_key, pair_in_order, require_found, to_class_indices
+from data.validation import (pair_by_key, pair_in_order, refuse_lossy_names, reject_duplicate_keys, require_found,
+                             to_class_indices)
 from util.errors import OptionError
 
 
@@ -68,7 +69,11 @@ class Pix2pixDataset(BaseDataset):
     def make_samples(self, opt: argparse.Namespace) -> list:
         src = self.get_paths(opt)
         require_found(src.labels, src.label_where)
+        refuse_lossy_names(src.labels, 'label', src.label_where)
         labels = sorted(src.labels, key=natural_key)
+        # checked here too because without name pairing (labels only, --no_pairing_check) two
+        # labels of one name would write one result file, the second over the first
+        reject_duplicate_keys(labels, self.pair_key, src.label_where)
         images = [None] * len(labels)
         if self.has_images:
             require_found(src.images, src.image_where)
@@ -76,6 +81,7 @@ class Pix2pixDataset(BaseDataset):
         instances = [None] * len(labels)
         if not opt.no_instance:
             require_found(src.instances, src.instance_where, hint='or pass --no_instance')
+            refuse_lossy_names(src.instances, 'instance', src.instance_where)
             instances = self._pair(labels, src.instances, src.label_where, src.instance_where, 'instance map')
         return [Sample(label, image, instance) for label, image, instance in zip(labels, images, instances)]
 

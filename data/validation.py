@@ -4,6 +4,7 @@ Every error is a :class:`util.errors.DatasetError` whose message starts with the
 file or folder and, where an option would fix it, names that option.
 """
 import argparse
+import codecs
 import os
 from typing import Callable, Sequence
 
@@ -13,11 +14,13 @@ from util.errors import DatasetError
 
 DONTCARE = 255  # SPADE's 'dontcare' label value; becomes index label_nc
 SHOW = 3        # how many example names an error message lists
+LOSSY_EXTENSIONS = ('.jpg', '.jpeg')
 
 
 def require_dir(path: str, option: str = '--dataroot') -> None:
     if not os.path.isdir(path):
-        raise DatasetError(f"{path}: folder not found; check {option}")
+        found = 'is a file, not a folder' if os.path.exists(path) else 'folder not found'
+        raise DatasetError(f"{path}: {found}; check {option}")
 
 
 def require_file(path: str, what: str, option: str = '--dataroot') -> None:
@@ -29,6 +32,16 @@ def require_found(paths: Sequence, pattern: str, hint: str = '') -> None:
     """``paths`` were found by searching ``pattern``; an empty result is an error."""
     if not paths:
         raise DatasetError(f"{pattern}: no files found" + (f"; {hint}" if hint else ''))
+
+
+def refuse_lossy_names(paths: Sequence[str], what: str, where: str) -> None:
+    """No ``what`` map may be a JPEG file: found at start-up by name, rather than when training
+    first loads one (each load also checks the file's real format)."""
+    lossy = [p for p in paths if os.path.splitext(p)[1].lower() in LOSSY_EXTENSIONS]
+    if lossy:
+        raise DatasetError(f"{where}: {len(lossy)} {what} map(s) saved as JPEG (first: {_names(lossy)}); JPEG "
+                           f"compression changes pixel values and so invents classes along edges. Save {what} "
+                           f"maps as PNG from the original data (converting these files keeps the damage)")
 
 
 def pair_by_key(labels: Sequence[str], others: Sequence[str], key: Callable[[str], str],
@@ -51,6 +64,34 @@ def pair_by_key(labels: Sequence[str], others: Sequence[str], key: Callable[[str
             parts.append(f"{len(extra)} {other_name}(s) without label in {label_where} (first: {_names(extra)})")
         raise DatasetError(f"{label_where}: labels and {other_name}s do not pair up: " + '; '.join(parts))
     return [by_key[key(p)][0] for p in labels]
+
+
+def reject_duplicate_keys(paths: Sequence[str], key: Callable[[str], str], where: str) -> None:
+    """Each key (e.g. a name without extension) may occur once among ``paths``."""
+    _reject_duplicates(_group(paths, key), where)
+
+
+def read_text_lines(path: str) -> list:
+    """``(line number, text)`` for each line of a list file, decoded as UTF-8 (a leading BOM,
+    as Windows editors write, is dropped); other bytes fail naming the line."""
+    try:
+        with open(path, 'rb') as handle:
+            payload = handle.read()
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read the list file ({exc.strerror or exc})")
+    body = payload[len(codecs.BOM_UTF8):] if payload.startswith(codecs.BOM_UTF8) else payload
+    try:
+        text = body.decode('utf-8')
+    except UnicodeDecodeError as exc:
+        line = len(_split_lines(body[:exc.start].decode('latin-1')))  # any bytes decode; line ends kept
+        raise DatasetError(f"{path}: line {line} is not UTF-8 text (byte 0x{body[exc.start]:02x}); "
+                           f"save the file as plain UTF-8 or ASCII text")
+    return list(enumerate(_split_lines(text), 1))
+
+
+def _split_lines(text: str) -> list:
+    # the line ends open() accepts (\n, \r\n, \r), so line numbers match what an editor shows
+    return text.replace('\r\n', '\n').replace('\r', '\n').split('\n')
 
 
 def pair_in_order(labels: Sequence[str], others: Sequence[str], label_where: str, other_where: str) -> list:

@@ -241,3 +241,25 @@ def colour_of(labels: np.ndarray) -> np.ndarray:
     """A distinct colour for each class value, far apart so bicubic blur cannot confuse them."""
     palette = np.stack([(np.arange(256) * 37) % 256, (np.arange(256) * 91) % 256, (np.arange(256) * 53) % 256], 1)
     return palette[labels].astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------- odd files
+def write_png16(path: str, array: np.ndarray) -> str:
+    """A 16-bit PNG of ``array`` (uint16; (h,w) grey, (h,w,2) grey+alpha, (h,w,3) RGB or (h,w,4)
+    RGBA), encoded here because Pillow writes 16 bits only for grayscale."""
+    import struct
+    import zlib
+    h, w = array.shape[:2]
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    rows = b''.join(b'\x00' + array[y].astype('>u2').tobytes() for y in range(h))  # filter 0 per row
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack('>I', len(payload)) + kind + payload + struct.pack('>I', zlib.crc32(kind + payload))
+
+    header = struct.pack('>IIBBBBB', w, h, 16, colour_type, 0, 0, 0)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'wb') as handle:
+        handle.write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', header) + chunk(b'IDAT', zlib.compress(rows))
+                     + chunk(b'IEND', b''))
+    return path

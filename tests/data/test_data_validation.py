@@ -94,3 +94,44 @@ def test_pairing_shows_at_most_three_names():
         pair_by_key(labels, [], lambda p: os.path.basename(p)[:-4], 'l/*', 'i/*')
     assert str(error.value) == ("l/*: labels and images do not pair up: 5 label(s) without image in i/* "
                                 "(first: a.png, b.png, c.png, ...)")
+
+
+def test_empty_file(tmp_path):
+    (tmp_path / 'empty.png').write_bytes(b'')
+    with pytest.raises(DatasetError, match=r'empty.png: empty file \(0 bytes\); copy it again'):
+        load_rgb(str(tmp_path / 'empty.png'))
+
+
+def test_path_that_is_a_folder(tmp_path):
+    (tmp_path / 'x.png').mkdir()
+    with pytest.raises(DatasetError, match=r'x.png: is a folder, not an image file'):
+        load_index_map(str(tmp_path / 'x.png'))
+
+
+def test_permission_denied_is_named_as_such(tmp_path, monkeypatch):
+    from PIL import Image
+
+    def refuse(path, *args, **kwargs):
+        raise PermissionError(13, 'Permission denied', path)
+    monkeypatch.setattr(Image, 'open', refuse)
+    with pytest.raises(DatasetError, match=r'a.png: permission denied; make the file readable'):
+        load_rgb(str(tmp_path / 'a.png'))
+
+
+@pytest.mark.skipif(os.name != 'posix' or os.geteuid() == 0, reason='needs a user that permissions apply to')
+def test_unreadable_file(tmp_path):
+    path = write_image(str(tmp_path / 'a.png'), np.zeros((2, 2), dtype=np.uint8))
+    os.chmod(path, 0)
+    with pytest.raises(DatasetError, match=r'a.png: permission denied'):
+        load_rgb(path)
+
+
+def test_huge_image_loads_with_pillows_warning_or_fails_clearly(tmp_path, monkeypatch):
+    from PIL import Image
+    path = write_image(str(tmp_path / 'huge.png'), np.zeros((10, 15), dtype=np.uint8))
+    monkeypatch.setattr(Image, 'MAX_IMAGE_PIXELS', 100)  # 150 pixels: over the limit, under twice it
+    with pytest.warns(Image.DecompressionBombWarning):
+        assert load_rgb(path).size == (15, 10)
+    monkeypatch.setattr(Image, 'MAX_IMAGE_PIXELS', 50)
+    with pytest.raises(DatasetError, match=r'huge.png: image too large to decode safely \(.*\); downscale it'):
+        load_rgb(path)
