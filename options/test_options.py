@@ -1,6 +1,10 @@
 """Inference options, with SPADE's test-time defaults."""
+import argparse
+from typing import Sequence
+
 from evaluation import options as evaluation_options
 from options.base_options import BaseOptions, OptionParser
+from util.errors import OptionError
 
 
 class TestOptions(BaseOptions):
@@ -18,3 +22,13 @@ class TestOptions(BaseOptions):
                             display_winsize=256, serial_batches=True, no_flip=True, phase='test')
         evaluation_options.modify_commandline_options(parser, self.is_train)
         return parser
+
+    def gather_options(self, argv: Sequence[str]) -> tuple[argparse.Namespace, OptionParser]:
+        opt, parser = super().gather_options(argv)
+        # checked here, before the options are printed or any file is touched: a count below 1
+        # used to run nothing, exit 0 and replace the results page with an empty one
+        if opt.how_many < 1:
+            raise OptionError(f'--how_many must be >= 1 (leave it out to run every image), got {opt.how_many}')
+        if opt.display_winsize < 1:  # the page would show every image 0 pixels wide
+            raise OptionError(f'--display_winsize must be >= 1, got {opt.display_winsize}')
+        return opt, parser

@@ -2,24 +2,69 @@
 
 ``results/<name>/<phase>_<epoch>/images/{input_label,synthesized_image[,real_image]}/<stem>.png``
 plus ``index.html``, where SPADE users look for them.
+
+Result names. ``<stem>`` is the input's file name without its extension, in one flat folder per
+kind, as in SPADE, as long as those names are unique in the dataset. When two inputs share a name
+(``a/x.png`` and ``b/x.png`` in a nested ``--label_dir``; DeepFashion's many ``01_1_front.jpg``),
+every result of the run keeps instead its input's path below the deepest folder common to all
+inputs: ``images/synthesized_image/a/x.png`` and ``images/synthesized_image/b/x.png``, the same in
+``input_label`` and ``real_image``, and on the page. The layout is decided over the whole dataset,
+not over the ``--how_many`` first samples, so an input's results always land at the same place.
+Inputs that would still share a result (``x.png`` beside ``x.jpg``) are refused before anything
+is written.
+
+Failures end with one line naming the file (:class:`util.errors.UserError`). Checked before the
+model is loaded: a missing run or epoch (the message lists the epochs there), a file where a
+results folder goes, a folder where a result image goes, a result that would overwrite an input.
+While writing: no permission, a read-only or full disk. Images and the page are replaced through a
+temporary file and a rename, so a failed write keeps the previous file. A run that stops part-way
+(an error, Ctrl-C) keeps the results it finished, lists them on the page and says how many.
 """
 import argparse
+import errno
 import os
-from typing import Iterator
+import re
+from typing import Iterator, Optional, Sequence
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 import data
+from data.pix2pix_dataset import Sample
 from models.pix2pix_model import Pix2PixModel
 from util import html, util
+from util.checkpoint import network_path
+from util.errors import CheckpointError, DatasetError, UserError, user_message
+
+SHOW = 10  # how many runs or epochs a message lists
+CHECKPOINT_NAME = re.compile(r'^(.+)_net_(G|G_ema)\.pth$')
+# errno -> (what happened, what to do)
+WRITE_FAILURES = {
+    errno.ENOSPC: ('the disk is full', 'free some space and run again'),
+    errno.EDQUOT: ('the disk quota is exceeded', 'free some space and run again'),
+    errno.EROFS: ('the file system is read-only', 'choose another --results_dir'),
+    errno.EACCES: ('permission denied', 'choose another --results_dir'),
+    errno.EPERM: ('operation not permitted', 'choose another --results_dir'),
+    errno.EISDIR: ('a folder is in the way', 'move it away or choose another --results_dir'),
+    errno.ENOTDIR: ('a file is in the way of a folder', 'move it away or choose another --results_dir'),
+    errno.EEXIST: ('a file is in the way of a folder', 'move it away or choose another --results_dir'),
+}
+
+
+class OutputError(UserError):
+    """A results folder or file that cannot be written."""
+
+
+class InferenceInterrupted(KeyboardInterrupt):
+    """Ctrl-C during inference; the message says what was written before it."""
 
 
 def results_dir(opt: argparse.Namespace) -> str:
     return os.path.join(opt.results_dir, opt.name, f'{opt.phase}_{opt.which_epoch}')
 
 
-def visual_label(label: torch.Tensor, opt: argparse.Namespace):
+def visual_label(label: torch.Tensor, opt: argparse.Namespace) -> np.ndarray:
     if label.is_floating_point():
         return util.dense2im(label)
     return util.tensor2label(label, opt.label_nc + 2)
@@ -39,35 +84,256 @@ def generated_batches(model: Pix2PixModel, loader, how_many: float) -> Iterator[
         yield batch, fake[:keep]
 
 
-def run_inference(opt: argparse.Namespace, model: Pix2PixModel = None) -> str:
-    """Generates the dataset's images and writes them with an index page; returns the folder."""
+def run_inference(opt: argparse.Namespace, model: Optional[Pix2PixModel] = None) -> str:
+    """Generates the dataset's images and writes them with an index page; returns the folder.
+
+    Raises :class:`UserError` for bad input or an unwritable output, and
+    :class:`InferenceInterrupted` on Ctrl-C; both messages say what was written."""
+    if model is None:
+        check_checkpoint(opt)
     torch.manual_seed(opt.seed)  # the VAE prior sample and any noise repeat for the same inputs
     dataset = data.create_dataset(opt)
+    total = count_to_run(dataset, opt)
+    web_dir = results_dir(opt)
+    names = plan_outputs(dataset, web_dir, total)
     loader = data.create_dataloader(opt, dataset=dataset)
     model = model or Pix2PixModel(opt)
     model.eval()
-    web_dir = results_dir(opt)
-    webpage = html.HTML(web_dir, f'Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.which_epoch}')
-    total = min(len(dataset), opt.how_many)
-    with tqdm(total=int(total), desc='test', unit='img') as progress:
-        for batch, fake in generated_batches(model, loader, opt.how_many):
-            save_batch(webpage, batch, fake, opt, getattr(dataset, 'has_images', True))
-            progress.update(fake.size(0))
-    webpage.save()
+    webpage = open_page(web_dir, f'Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.which_epoch}')
+    writer = ResultWriter(webpage, names, opt, getattr(dataset, 'has_images', True))
+    write_all(writer, generated_batches(model, loader, opt.how_many), total)
+    save_page(webpage, f'all {writer.written} result images were written')
     return web_dir
 
 
-def save_batch(webpage: html.HTML, batch: dict, fake: torch.Tensor, opt: argparse.Namespace,
-               has_images: bool) -> None:
-    synthesized = util.tensor2im(fake)
-    real = util.tensor2im(batch['image']) if has_images else None
-    for b, path in enumerate(batch['path']):
-        name = os.path.splitext(os.path.basename(path))[0]
-        visuals = {'input_label': visual_label(batch['label'][b], opt), 'synthesized_image': synthesized[b]}
-        if real is not None:
-            visuals['real_image'] = real[b]
-        webpage.add_header(name)
-        names = [os.path.join(key, f'{name}.png') for key in visuals]
-        for image_name, array in zip(names, visuals.values()):
-            util.save_image(array, os.path.join(webpage.get_image_dir(), image_name))
-        webpage.add_images(names, list(visuals), names, width=opt.display_winsize)
+# ---------------------------------------------------------------------- before anything is written
+def check_checkpoint(opt: argparse.Namespace) -> None:
+    """Fails early when the run folder or the epoch's generator is missing, listing what exists
+    (loading would only name the one file it looked for)."""
+    run = os.path.join(opt.checkpoints_dir, opt.name)
+    if not os.path.isdir(run):
+        raise CheckpointError(f'{run}: no such run folder; check --name and --checkpoints_dir'
+                              + _listing('runs there', _subfolders(opt.checkpoints_dir)))
+    found = generator_epochs(run)
+    epoch = str(opt.which_epoch)
+    no_ema = getattr(opt, 'no_ema', False)
+    if epoch in found['G'] or (epoch in found['G_ema'] and not no_ema):
+        return
+    wanted = network_path(opt, 'G', epoch)
+    if epoch in found['G_ema']:
+        raise CheckpointError(f'{wanted} not found: epoch {epoch} has only the EMA generator '
+                              f'{network_path(opt, "G_ema", epoch)}; leave out --no_ema to use it')
+    epochs = sorted(found['G'] | (set() if no_ema else found['G_ema']), key=_epoch_order)
+    if not epochs:
+        raise CheckpointError(f'{wanted} not found: {run} holds no generator checkpoint (*_net_G.pth); '
+                              'check --name, or train first')
+    raise CheckpointError(f'{wanted} not found: no generator for --which_epoch {epoch}; '
+                          f'choose one of the epochs there: {_shown(epochs)}')
+
+
+def generator_epochs(run: str) -> dict[str, set[str]]:
+    """Epochs with a generator file in ``run``: {'G': {...}, 'G_ema': {...}}."""
+    found: dict[str, set[str]] = {'G': set(), 'G_ema': set()}
+    for name in os.listdir(run):
+        match = CHECKPOINT_NAME.match(name)
+        if match and os.path.isfile(os.path.join(run, name)):
+            found[match.group(2)].add(match.group(1))
+    return found
+
+
+def count_to_run(dataset: torch.utils.data.Dataset, opt: argparse.Namespace) -> int:
+    """How many samples this run writes: ``--how_many``, or all when there are fewer."""
+    size = len(dataset)
+    if size == 0:
+        where = getattr(opt, 'label_dir', None) or opt.dataroot or f'--dataset_mode {opt.dataset_mode}'
+        raise DatasetError(f'{where}: the dataset has no samples for --phase {opt.phase}; nothing to run')
+    if opt.how_many != float('inf') and opt.how_many > size:
+        print(f'--how_many {opt.how_many} is more than the {size} samples of the dataset: running all {size}')
+    return int(min(size, opt.how_many))
+
+
+def plan_outputs(dataset: torch.utils.data.Dataset, web_dir: str, total: int) -> dict[str, str]:
+    """Result names by input path (see the module docstring), after checking that nothing is in
+    the way of the ``total`` first results and that none of them would overwrite an input."""
+    kinds = ['input_label', 'synthesized_image'] + (['real_image'] if getattr(dataset, 'has_images', True) else [])
+    samples = getattr(dataset, 'samples', None)
+    if samples is None:  # generated inputs (the synthetic mode): unique names, nothing to overwrite
+        check_folders(web_dir, kinds, [])
+        return {}
+    paths = [batch_path(sample) for sample in samples]
+    names = output_names(paths)
+    if any('/' in name for name in names.values()):
+        print('input file names repeat in different folders: results keep their sub-folders '
+              '(e.g. images/synthesized_image/' + next(n for n in names.values() if '/' in n) + '.png)')
+    check_folders(web_dir, kinds, [names[p] for p in paths[:total]])
+    check_not_inputs(web_dir, kinds, [names[p] for p in paths[:total]], samples)
+    return names
+
+
+def batch_path(sample: Sample) -> str:
+    # the 'path' a Pix2pixDataset sample carries in its batch: the photo, else the label map
+    return sample.image or sample.label
+
+
+def output_names(paths: Sequence[str]) -> dict[str, str]:
+    """Result name ('/'-separated, no extension) of each input path: the file stem when stems are
+    unique, else the path below the deepest folder common to all. Raises when two still clash."""
+    unique = sorted(set(paths))
+    stems = {path: os.path.splitext(os.path.basename(path))[0] for path in unique}
+    if len(set(stems.values())) == len(stems):
+        return stems
+    root = os.path.commonpath([os.path.dirname(os.path.abspath(path)) for path in unique])
+    names = {path: os.path.splitext(os.path.relpath(os.path.abspath(path), root))[0].replace(os.sep, '/')
+             for path in unique}
+    owner: dict[str, str] = {}
+    for path, name in names.items():
+        if owner.setdefault(name, path) != path:
+            raise DatasetError(f'{owner[name]} and {path} would both be saved as {name}.png (results are named '
+                               'after the input without its extension); rename one of them')
+    return names
+
+
+def check_folders(web_dir: str, kinds: Sequence[str], names: Sequence[str]) -> None:
+    """A file where a results folder goes, or a folder where a result image or the page goes,
+    would stop the run part-way; refuse it now."""
+    image_dir = os.path.join(web_dir, 'images')
+    folders = [os.path.join(image_dir, kind) for kind in kinds]
+    folders += sorted({os.path.dirname(os.path.join(image_dir, kind, name)) for kind in kinds for name in names
+                       if '/' in name})
+    for folder in folders:
+        blocker = _not_a_folder(folder)
+        if blocker:
+            raise OutputError(f'{blocker} is a file, but the results go in a folder there ({folder}); '
+                              'move the file away or choose another --results_dir')
+    for target in [os.path.join(web_dir, 'index.html')] + result_files(image_dir, kinds, names):
+        if os.path.isdir(target):
+            raise OutputError(f'{target} is a folder, but a result file goes there; '
+                              'move the folder away or choose another --results_dir')
+
+
+def check_not_inputs(web_dir: str, kinds: Sequence[str], names: Sequence[str], samples: Sequence[Sample]) -> None:
+    """Results written into an input folder (e.g. --label_dir set to a previous input_label
+    folder) would replace the inputs with pictures of them; refuse that."""
+    inputs = {os.path.realpath(path) for sample in samples
+              for path in (sample.label, sample.image, sample.instance, *sample.parts) if path}
+    for target in result_files(os.path.join(web_dir, 'images'), kinds, names):
+        if os.path.realpath(target) in inputs:
+            raise OutputError(f'{target} is also an input of this run and would be overwritten by a result; '
+                              'choose another --results_dir')
+
+
+def result_files(image_dir: str, kinds: Sequence[str], names: Sequence[str]) -> list[str]:
+    return [os.path.join(image_dir, kind, f'{name}.png') for kind in kinds for name in names]
+
+
+def _not_a_folder(folder: str) -> Optional[str]:
+    """The nearest existing path at or above ``folder`` when it is not a folder, else None."""
+    path = os.path.abspath(folder)
+    while not os.path.lexists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
+    return None if os.path.isdir(path) else path
+
+
+# ---------------------------------------------------------------------- writing
+class ResultWriter:
+    """Saves each sample's images under its result name and adds the sample to the page."""
+
+    def __init__(self, webpage: html.HTML, names: dict[str, str], opt: argparse.Namespace, has_images: bool) -> None:
+        self.webpage, self.names, self.opt, self.has_images = webpage, names, opt, has_images
+        self.owner: dict[str, str] = {}  # result name -> input path, against silent overwrites
+        self.written = 0
+
+    def save_batch(self, batch: dict, fake: torch.Tensor) -> None:
+        synthesized = util.tensor2im(fake)
+        real = util.tensor2im(batch['image']) if self.has_images else None
+        for b, path in enumerate(batch['path']):
+            visuals = {'input_label': visual_label(batch['label'][b], self.opt), 'synthesized_image': synthesized[b]}
+            if real is not None:
+                visuals['real_image'] = real[b]
+            self.save_sample(self.name_of(path), visuals)
+
+    def name_of(self, path: str) -> str:
+        name = self.names.get(path) or os.path.splitext(os.path.basename(path))[0]
+        if self.owner.setdefault(name, path) != path:  # only reachable for datasets without a sample list
+            raise OutputError(f'{self.owner[name]} and {path} would both be saved as {name}.png; rename one of them')
+        return name
+
+    def save_sample(self, name: str, visuals: dict) -> None:
+        links = [f'{kind}/{name}.png' for kind in visuals]
+        for link, array in zip(links, visuals.values()):
+            target = os.path.join(self.webpage.get_image_dir(), link)
+            try:
+                util.save_image(array, target)
+            except OSError as exc:
+                raise write_error(target, exc) from exc
+        # listed only once all its images exist, so a page saved after a stop shows complete rows
+        self.webpage.add_header(name)
+        self.webpage.add_images(links, list(visuals), links, width=self.opt.display_winsize)
+        self.written += 1
+
+    def partial_note(self, total: int) -> str:
+        """Saves the page of the results finished so far; says what was written."""
+        if not self.written:
+            return 'no result was written'
+        try:
+            page = self.webpage.save()
+        except OSError as exc:
+            return (f'{self.written} of {total} results were written to {self.webpage.get_image_dir()} '
+                    f'(index.html not updated: {exc.strerror or exc})')
+        return f'{self.written} of {total} results were written, {page} lists them'
+
+
+def write_all(writer: ResultWriter, batches: Iterator[tuple[dict, torch.Tensor]], total: int) -> None:
+    try:
+        with tqdm(total=total, desc='test', unit='img') as progress:
+            for batch, fake in batches:
+                writer.save_batch(batch, fake)
+                progress.update(fake.size(0))
+    except KeyboardInterrupt as exc:
+        raise InferenceInterrupted(writer.partial_note(total)) from exc
+    except UserError as exc:
+        if not writer.written:
+            raise
+        raise type(exc)(f'{user_message(exc)}; stopped there: {writer.partial_note(total)}') from exc
+
+
+def open_page(web_dir: str, title: str) -> html.HTML:
+    try:
+        return html.HTML(web_dir, title)
+    except OSError as exc:
+        raise write_error(exc.filename or web_dir, exc) from exc
+
+
+def save_page(webpage: html.HTML, done: str) -> str:
+    try:
+        return webpage.save()
+    except OSError as exc:
+        page = os.path.join(webpage.web_dir, 'index.html')
+        raise write_error(page, exc, f'{done}; the previous page, if any, is unchanged') from exc
+
+
+def write_error(path: str, exc: OSError, note: str = '') -> OutputError:
+    """One line for an OSError while creating or writing ``path``."""
+    reason, advice = WRITE_FAILURES.get(exc.errno, (exc.strerror or str(exc), 'check --results_dir'))
+    return OutputError(f'{path}: cannot write, {reason}; {advice}' + (f' ({note})' if note else ''))
+
+
+def _subfolders(folder: str) -> list[str]:
+    if not os.path.isdir(folder):
+        return []
+    return sorted(name for name in os.listdir(folder) if os.path.isdir(os.path.join(folder, name)))
+
+
+def _epoch_order(epoch: str) -> tuple:
+    return (0, int(epoch), '') if epoch.isdigit() else (1, 0, epoch)
+
+
+def _shown(items: Sequence[str]) -> str:
+    return ', '.join(items[:SHOW]) + (f' (and {len(items) - SHOW} more)' if len(items) > SHOW else '')
+
+
+def _listing(what: str, items: Sequence[str]) -> str:
+    return f' ({what}: {_shown(items)})' if items else ''

@@ -1,4 +1,5 @@
 """Tensor <-> image conversions and label colourisation, matching SPADE's output bytes."""
+import contextlib
 import os
 from functools import lru_cache
 
@@ -69,5 +70,20 @@ def dense2im(label: torch.Tensor) -> np.ndarray:
 
 
 def save_image(array: np.ndarray, path: str) -> None:
-    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-    Image.fromarray(array).save(path)
+    """Writes ``array`` as an image file (format from the extension) through a temporary file and
+    a rename, so that a failed write (full disk, Ctrl-C) keeps the previous file and leaves no
+    truncated one. No fsync: results can be regenerated, and a sync per image is slow."""
+    folder = os.path.dirname(path) or '.'
+    os.makedirs(folder, exist_ok=True)
+    image_format = Image.registered_extensions().get(os.path.splitext(path)[1].lower())
+    if image_format is None:
+        raise ValueError(f'{path}: unknown image file extension')
+    tmp = os.path.join(folder, f'.{os.path.basename(path)}.{os.getpid()}.tmp')
+    try:
+        with open(tmp, 'wb') as handle:  # open(), not mkstemp: the file gets the usual (umask) permissions
+            Image.fromarray(array).save(handle, format=image_format)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
