@@ -82,16 +82,11 @@ def describe_mismatch(expected: dict, found: dict, label: str = 'G') -> Optional
         parts.append(f'shape differences {_first(shapes)}')
     input_channels_only = [k for k, v in expected.items() if k in found and _only_dim1_differs(found[k], v)]
     width_diffs = [s.split(' ')[0] for s in shapes if s.split(' ')[0] not in input_channels_only]
-    hint = guess_option(missing + unexpected, width_diffs or input_channels_only, label, bool(width_diffs))
+    if missing or unexpected:
+        hint = _guess_from_keys(missing + unexpected, label, set(expected), set(found))
+    else:
+        hint = _guess_from_shapes(width_diffs or input_channels_only, label, bool(width_diffs))
     return '; '.join(parts) + (f'. Probably {hint} differs from the run that wrote it' if hint else '')
-
-
-def guess_option(key_diffs: list[str], shape_diffs: list[str], label: str, widths: bool) -> Optional[str]:
-    """The option most likely responsible for a mismatch, from the names of differing keys
-    (``widths``: some output sizes differ, not only the number of input channels)."""
-    if key_diffs:
-        return _guess_from_keys(key_diffs, label)
-    return _guess_from_shapes(shape_diffs, label, widths)
 
 
 def _only_dim1_differs(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -99,17 +94,18 @@ def _only_dim1_differs(a: torch.Tensor, b: torch.Tensor) -> bool:
         and a.shape[2:] == b.shape[2:]
 
 
-def _guess_from_keys(key_diffs: list[str], label: str) -> str:
+def _guess_from_keys(key_diffs: list[str], label: str, expected: set, found: set) -> str:
+    """The option most likely responsible for keys present on one side only."""
     names = {k.rsplit('.', 1)[-1] for k in key_diffs}
     modules = ' '.join(k.rsplit('.', 1)[0] for k in key_diffs)
     if 'up_4' in modules:
         return '--num_upsampling_layers'
-    if 'discriminator_' in modules and label == 'D' and _whole_modules(key_diffs, r'discriminator_\d+'):
-        return '--num_D'
+    if label == 'D':
+        hint = _guess_discriminator(expected, found)
+        if hint:
+            return hint
     if 'layer6' in modules:
         return '--crop_size (the encoder has six layers from 256 up)'
-    if label == 'D' and _whole_modules(key_diffs, r'model\d+'):
-        return '--n_layers_D'
     if names & {'running_mean', 'running_var', 'num_batches_tracked'}:
         return f'--norm_{label} (batch vs instance normalisation)'
     if names & {'weight_orig', 'weight_u', 'weight_v'}:
@@ -119,11 +115,21 @@ def _guess_from_keys(key_diffs: list[str], label: str) -> str:
     return '--netG / --netD or the network architecture'
 
 
-def _whole_modules(key_diffs: list[str], pattern: str) -> bool:
-    """True when the differing keys all belong to numbered blocks of ``pattern`` that exist on
-    one side only (an extra or missing discriminator / layer), not to a change inside blocks."""
-    blocks = {m.group(0) for k in key_diffs for m in [re.search(pattern, k)] if m}
-    return bool(blocks) and all(re.search(pattern, k) for k in key_diffs) and len(blocks) <= 2
+def _guess_discriminator(expected: set, found: set) -> Optional[str]:
+    """Compares the numbered blocks of the two discriminators: a multiscale D holds
+    ``discriminator_<i>`` sub-networks, each (and an n_layer D itself) ``model<j>`` layers."""
+    scales = _blocks(expected, r'^discriminator_\d+'), _blocks(found, r'^discriminator_\d+')
+    if bool(scales[0]) != bool(scales[1]):
+        return '--netD (multiscale vs n_layer)'
+    if scales[0] != scales[1]:
+        return '--num_D'
+    if _blocks(expected, r'model\d+') != _blocks(found, r'model\d+'):
+        return '--n_layers_D'
+    return None
+
+
+def _blocks(keys: set, pattern: str) -> set:
+    return {m.group(0) for k in keys for m in [re.search(pattern, k)] if m}
 
 
 def _guess_from_shapes(shape_diffs: list[str], label: str, widths: bool) -> Optional[str]:

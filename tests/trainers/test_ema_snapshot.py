@@ -51,6 +51,20 @@ def test_crash_during_rotation_keeps_the_previous_snapshot(tmp_path):
     assert state['total_steps'] == 10 and torch.equal(loaded['G']['w'], torch.full((4,), 1.0))
 
 
+def test_a_network_file_changed_after_the_save_is_never_loaded(tmp_path):
+    run = str(tmp_path)
+    snapshot.save_snapshot(run, 'latest', nets(1.0), {'total_steps': 10})
+    snapshot.save_snapshot(run, 'latest', nets(2.0), {'total_steps': 20})
+    # a readable state dict, but not the one the training state recorded
+    torch.save(nets(9.0)['G'], snapshot.net_path(run, 'latest', 'G'))
+    with pytest.warns(UserWarning, match='falling back to the previous snapshot'):
+        loaded, state = snapshot.load_snapshot(run, 'latest')
+    assert state['total_steps'] == 10 and torch.equal(loaded['G']['w'], torch.full((4,), 1.0))
+    torch.save(nets(9.0)['D'], snapshot.net_path(run, 'previous', 'D'))
+    with pytest.raises(CheckpointError, match='incomplete or corrupt.*net_D'), pytest.warns(UserWarning):
+        snapshot.load_snapshot(run, 'latest')  # and the previous one is no better: nothing is loaded
+
+
 def test_missing_or_foreign_training_state_is_reported(tmp_path):
     run = str(tmp_path)
     with pytest.raises(CheckpointError, match='training state not found'):

@@ -34,7 +34,11 @@ def test_module_prefix_from_wrapped_networks_is_accepted(tmp_path, seeded):
     net = networks.define_D(opt, verbose=False)
     path = tmp_path / 'wrapped.pth'
     torch.save({'module.' + k: v for k, v in net.state_dict().items()}, path)
-    checkpoint.load_state_dict_strict(networks.define_D(opt, verbose=False), torch.load(path), str(path), 'D')
+    other = networks.define_D(opt, verbose=False)
+    assert not torch.equal(other.discriminator_0.model0[0].weight, net.discriminator_0.model0[0].weight)
+    checkpoint.load_state_dict_strict(other, torch.load(path), str(path), 'D')
+    for key, value in net.state_dict().items():  # loaded, not merely accepted
+        assert torch.equal(other.state_dict()[key], value), key
 
 
 def test_missing_checkpoint_names_path_and_options(tmp_path):
@@ -60,31 +64,61 @@ def test_non_state_dict_file_is_reported(tmp_path):
         checkpoint.read_state_dict(str(path))
 
 
-@pytest.mark.parametrize('changed,hint', [
-    (dict(label_nc=7), '--label_nc'),
-    (dict(ngf=8), '--ngf'),
-    (dict(norm_G='spectralspadeinstance3x3'), '--norm_G'),
-    (dict(norm_G='spadesyncbatch3x3'), '--norm_G'),
-    (dict(num_upsampling_layers='most', crop_size=256), '--num_upsampling_layers'),
+DIFFERENCES = ('missing keys', 'unexpected keys', 'shape differences')
+G_OPTIONS = ('--label_nc', '--ngf', '--norm_G', '--num_upsampling_layers')
+D_OPTIONS = ('--num_D', '--ndf', '--n_layers_D', '--netD', '--norm_D', '--ngf')
+
+
+def probable(message: str) -> str:
+    """The message's 'Probably <options> differs' clause, where the guess is."""
+    assert message.count('Probably ') == 1, message
+    return message.split('Probably ')[1]
+
+
+@pytest.mark.parametrize('changed,hint,differences', [
+    (dict(label_nc=7), '--label_nc', {'shape differences'}),
+    (dict(ngf=8), '--ngf', {'shape differences'}),
+    (dict(norm_G='spectralspadeinstance3x3'), '--norm_G (batch vs instance', {'unexpected keys'}),
+    (dict(norm_G='spadesyncbatch3x3'), '--norm_G (spectral', {'missing keys', 'unexpected keys'}),
+    (dict(num_upsampling_layers='most', crop_size=256), '--num_upsampling_layers',
+     {'missing keys', 'shape differences'}),
 ])
-def test_mismatch_names_keys_and_probable_option(tmp_path, changed, hint, seeded):
+def test_mismatch_names_keys_and_probable_option(tmp_path, changed, hint, differences, seeded):
     opt = tiny_opt(tmp_path)
     checkpoint.save_network(networks.define_G(opt, verbose=False), 'G', 'latest', opt)
     other = networks.define_G(tiny_opt(tmp_path, **changed), verbose=False)
     with pytest.raises(CheckpointError) as info:
         checkpoint.load_network(other, 'G', 'latest', opt)
     message = str(info.value)
-    assert 'latest_net_G.pth' in message and hint in message
-    assert 'missing keys' in message or 'shape differences' in message or 'unexpected keys' in message
+    assert 'latest_net_G.pth' in message
+    assert {kind for kind in DIFFERENCES if kind in message} == differences
+    guess = probable(message)
+    # the one option guessed, not a list that would fit any case
+    assert [option for option in G_OPTIONS if option in guess] == [hint.split()[0]] and hint in guess
 
 
 def test_discriminator_mismatch_hints(tmp_path, seeded):
     opt = tiny_opt(tmp_path)
     checkpoint.save_network(networks.define_D(opt, verbose=False), 'D', '5', opt)
-    with pytest.raises(CheckpointError, match='--num_D'):
-        checkpoint.load_network(networks.define_D(tiny_opt(tmp_path, num_D=3), verbose=False), 'D', '5', opt)
-    with pytest.raises(CheckpointError, match='--ndf'):
-        checkpoint.load_network(networks.define_D(tiny_opt(tmp_path, ndf=8), verbose=False), 'D', '5', opt)
+    for changed, hint in ((dict(num_D=3), '--num_D'), (dict(num_D=1), '--num_D'), (dict(ndf=8), '--ndf')):
+        with pytest.raises(CheckpointError) as info:
+            checkpoint.load_network(networks.define_D(tiny_opt(tmp_path, **changed), verbose=False), 'D', '5', opt)
+        guess = probable(str(info.value))
+        assert [o for o in D_OPTIONS if o in guess] == [hint], guess
+
+
+@pytest.mark.parametrize('written,loaded,hint', [
+    ({}, dict(n_layers_D=3), '--n_layers_D'),
+    ({}, dict(netD='n_layer'), '--netD'),
+    (dict(netD='n_layer'), dict(netD='n_layer', n_layers_D=3), '--n_layers_D'),
+])
+def test_discriminator_architecture_mismatch_hints(tmp_path, written, loaded, hint, seeded):
+    opt = tiny_opt(tmp_path, **written)
+    checkpoint.save_network(networks.define_D(opt, verbose=False), 'D', '5', opt)
+    with pytest.raises(CheckpointError) as info:
+        checkpoint.load_network(networks.define_D(tiny_opt(tmp_path, **loaded), verbose=False), 'D', '5', opt)
+    guess = probable(str(info.value))
+    assert [o for o in D_OPTIONS if o in guess] == [hint], guess
 
 
 def test_atomic_save_keeps_old_file_when_the_write_crashes(tmp_path, monkeypatch):

@@ -87,6 +87,14 @@ def test_spade_generator_norm_variants(norm_G, seeded):
     out = net(seg)
     assert out.shape == (2, 3, 64, 64)
     assert out.abs().max() <= 1
+    # the variant named is the one built: spectral or not, the parameter-free norm, the kernel size
+    assert hasattr(net.head_0.conv_0, 'weight_orig') == norm_G.startswith('spectral')
+    norm = net.head_0.norm_0
+    assert type(norm.param_free_norm) is (torch.nn.InstanceNorm2d if 'instance' in norm_G else torch.nn.BatchNorm2d)
+    assert not norm.param_free_norm.affine
+    ks = int(norm_G[-1])
+    assert norm.mlp_shared[0].kernel_size == norm.mlp_gamma.kernel_size == norm.mlp_beta.kernel_size == (ks, ks)
+    assert norm.mlp_shared[0].padding == (ks // 2, ks // 2)
 
 
 @pytest.mark.parametrize('mode,crop', [('normal', 64), ('more', 128), ('most', 256)])
@@ -111,7 +119,10 @@ def test_vae_generator_and_encoder(seeded):
     assert mu.shape == logvar.shape == (2, 16)
     seg = torch.rand(2, 3, 64, 64)
     assert net_g(seg, z=mu).shape == (2, 3, 64, 64)
-    assert net_g(seg).shape == (2, 3, 64, 64)  # z drawn from the prior
+    assert net_g(seg).shape == (2, 3, 64, 64)
+    net_g.eval()  # in training mode every call moves the spectral-norm vectors: no two calls agree
+    assert not torch.equal(net_g(seg), net_g(seg))  # z drawn from the prior, afresh each call
+    assert torch.equal(net_g(seg, z=mu), net_g(seg, z=mu))
     assert not torch.equal(net_g(seg, z=mu), net_g(seg, z=mu + 1))
 
 
@@ -153,12 +164,42 @@ def test_single_n_layer_discriminator(seeded):
 
 
 # ---------------------------------------------------------------- initialisation
-@pytest.mark.parametrize('init_type', ['normal', 'xavier', 'xavier_uniform', 'kaiming', 'orthogonal', 'none'])
+# SPADE's init_weights with gain = --init_variance 0.02, as torch.nn.init draws it:
+# (distribution, std of the entries for a weight with these fans)
+INIT_STATS = {
+    'normal': ('normal', lambda fan_in, fan_out: 0.02),
+    'xavier': ('normal', lambda fan_in, fan_out: 0.02 * (2 / (fan_in + fan_out)) ** 0.5),
+    'xavier_uniform': ('uniform', lambda fan_in, fan_out: (2 / (fan_in + fan_out)) ** 0.5),  # gain 1
+    'kaiming': ('normal', lambda fan_in, fan_out: (2 / fan_in) ** 0.5),
+    'orthogonal': ('orthogonal', lambda fan_in, fan_out: None),
+    'none': ('uniform', lambda fan_in, fan_out: (1 / (3 * fan_in)) ** 0.5),  # PyTorch's own default
+}
+
+
+@pytest.mark.parametrize('init_type', list(INIT_STATS))
 def test_init_types(init_type, seeded):
-    opt = make_opt(ngf=4, crop_size=64, label_nc=3, contain_dontcare_label=False, init_type=init_type)
+    # a VAE generator, so that a Linear layer (fc, 16 -> 256) is initialised next to the convolutions
+    opt = make_opt(ngf=4, crop_size=64, label_nc=3, contain_dontcare_label=False, init_type=init_type,
+                   use_vae=True, z_dim=16)
     net = networks.define_G(opt, verbose=False)
+    kind, std_of = INIT_STATS[init_type]
+    # head_0.conv_0 is spectral (64x64x3x3: fan_in = fan_out = 576), fc a Linear (fan_in 16, fan_out 256)
+    for weight, fan_in, fan_out in ((net.head_0.conv_0.weight_orig, 576, 576), (net.fc.weight, 16, 256)):
+        matrix = weight.detach().flatten(1)
+        if kind == 'orthogonal':  # orthogonal rows (or columns), each of norm gain
+            gram = matrix @ matrix.T if matrix.shape[0] <= matrix.shape[1] else matrix.T @ matrix
+            torch.testing.assert_close(gram, 0.02 ** 2 * torch.eye(len(gram)), rtol=0, atol=1e-7)
+            continue
+        std = std_of(fan_in, fan_out)
+        assert abs(matrix.std().item() / std - 1) < 0.05, (matrix.std().item(), std)
+        assert abs(matrix.mean().item()) < 0.1 * std
+        if kind == 'uniform':  # bounded by sqrt(3) std, and close to the bound
+            assert 0.95 * 3 ** 0.5 * std < matrix.abs().max() <= 3 ** 0.5 * std * (1 + 1e-6)
+        else:  # a normal sample of thousands reaches far beyond a uniform's sqrt(3) std
+            assert matrix.abs().max() > 2.5 * std
+    for bias in (net.fc.bias, net.head_0.conv_0.bias, net.head_0.norm_0.mlp_gamma.bias, net.conv_img.bias):
+        assert torch.count_nonzero(bias) == 0  # SPADE zeroes biases whatever the type, 'none' included
     assert torch.isfinite(net(torch.rand(1, 3, 64, 64))).all()
-    assert net.conv_img.bias.abs().sum() == 0 or init_type == 'none'
 
 
 def test_init_variance_sets_normal_std(seeded):

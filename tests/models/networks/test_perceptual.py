@@ -1,5 +1,6 @@
 """The perceptual loss module: options, the preset, the wiring of VGG taps to the losses."""
 import argparse
+import re
 
 import pytest
 import torch
@@ -54,14 +55,21 @@ def seeded_loss(loss: PerceptualLoss, fake, real, seed=0) -> torch.Tensor:
 
 def patches(loss: PerceptualLoss, fake, real, seed=0) -> dict:
     """(q, k) per layer, drawn as the module draws them: one permutation per layer, in order."""
+    return patches_of_features(loss, loss.vgg(fake), loss.vgg(real), seed)
+
+
+def patches_of_features(loss: PerceptualLoss, feats_fake: dict, feats_real: dict, seed=0) -> dict:
+    """As ``patches``, from given VGG activations, in float32 whatever their dtype, through the
+    module's MLP heads if it has any."""
     torch.manual_seed(seed)
-    feats_fake, feats_real = loss.vgg(fake), loss.vgg(real)
     out = {}
     for name in loss.layers:
-        f, r = feats_fake[name].flatten(2), feats_real[name].flatten(2)
+        f, r = feats_fake[name].float().flatten(2), feats_real[name].float().flatten(2)
         index = torch.randperm(f.shape[-1])[:min(loss.opt.num_patches, f.shape[-1])]
-        out[name] = (F.normalize(f[:, :, index].transpose(1, 2), dim=-1),
-                     F.normalize(r[:, :, index].transpose(1, 2), dim=-1))
+        q, k = f[:, :, index].transpose(1, 2), r[:, :, index].transpose(1, 2)
+        if name in loss.heads:
+            q, k = loss.heads[name](q), loss.heads[name](k)
+        out[name] = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
     return out
 
 
@@ -76,11 +84,16 @@ def test_defaults_follow_the_paper():
     assert (opt.vgg_weights, opt.vgg_normalize, opt.nce_modulate_positive) == ('imagenet', False, False)
 
 
+# the released paired MoNCE code's settings, written out here rather than read from the preset
+RELEASED = dict(perceptual_loss='monce', vgg_layers=','.join(RELU_1), vgg_layer_weights='1/32,1/16,1/8,1/4,1',
+                vgg_normalize=False, num_patches=256, nce_T=0.07, nce_mlp=False, nce_modulated_layers='relu5_1',
+                ot_eps=1.0, ot_cost='hard', neg_weight_total=128.0, nce_modulate_positive=True,
+                nce_weight_floor=1e-8, sinkhorn_iters=50, sinkhorn_tol=0.0, ot_detach_plan=False)
+
+
 def test_official_preset_sets_the_released_settings_and_flags_still_win():
     opt = parse('--monce_preset', 'official')
-    for key, value in perceptual.OFFICIAL_PRESET.items():
-        assert getattr(opt, key) == value, key
-    assert opt.vgg_layers.split(',') == RELU_1 and opt.nce_modulated_layers == 'relu5_1'
+    assert {key: getattr(opt, key) for key in RELEASED} == RELEASED
     opt = parse('--monce_preset', 'official', '--ot_eps', '0.5', '--perceptual_loss', 'weightnce')
     assert (opt.ot_eps, opt.perceptual_loss, opt.ot_cost) == (0.5, 'weightnce', 'hard')
 
@@ -88,7 +101,7 @@ def test_official_preset_sets_the_released_settings_and_flags_still_win():
 @pytest.mark.parametrize('argv, message', [
     (['--vgg_layer_weights', '1,2'], '--vgg_layer_weights gives 2 weights for 5 layers'),
     (['--vgg_layer_weights', '1/32,x,1,1,1'], '--vgg_layer_weights must be'),
-    (['--vgg_layers', 'relu1_1,relu9_9', '--vgg_layer_weights', '1,1'], '--vgg_layers'),
+    (['--vgg_layers', 'relu1_1,relu9_9', '--vgg_layer_weights', '1,1'], '--vgg_layers: unknown VGG19 layer(s) relu9_9'),
     (['--nce_modulated_layers', 'relu1_1'], '--nce_modulated_layers: relu1_1 not among'),
     (['--ot_eps', '0'], '--ot_eps must be > 0'),
     (['--nce_T', '-1'], '--nce_T must be > 0'),
@@ -96,7 +109,7 @@ def test_official_preset_sets_the_released_settings_and_flags_still_win():
     (['--perceptual_loss', 'monce', '--num_patches', '1'], '--num_patches must be >= 2'),
 ])
 def test_invalid_options_raise_one_clear_line(argv, message):
-    with pytest.raises(OptionError, match=message.replace('(', r'\(')):
+    with pytest.raises(OptionError, match=re.escape(message)):
         build(*argv)
 
 
@@ -152,16 +165,70 @@ def test_modulated_layers_use_the_weighted_loss_and_the_others_patchnce(kind):
 
 
 def test_total_negative_weight_option_overrides_q():
-    loss = build('--perceptual_loss', 'monce', '--neg_weight_total', '10', '--num_patches', '11',
-                 '--vgg_layers', 'relu1_1', '--vgg_layer_weights', '1')
+    loss = build('--perceptual_loss', 'monce', '--neg_weight_total', '30', '--neg_term_weight', '0.5',
+                 '--num_patches', '11', '--vgg_layers', 'relu1_1', '--vgg_layer_weights', '1')
     fake, real = images()
     q, k = patches(loss, fake, real)['relu1_1']
-    expected = contrastive.monce_loss(q, k, Q=1.0).mean()  # 10 / (11 - 1)
+    expected = contrastive.monce_loss(q, k, Q=3.0).mean()  # 30 / (11 - 1), not --neg_term_weight's 0.5
+    for ignored in (0.5, 1.0):  # neither the explicit Q nor the default Q gives the same loss
+        assert abs(contrastive.monce_loss(q, k, Q=ignored).mean() / expected - 1) > 0.1
     torch.testing.assert_close(seeded_loss(loss, fake, real), expected, rtol=1e-6, atol=1e-6)
 
 
+# every loss option at a value other than its default, with the functional argument it must become
+OPTION_CASES = [
+    ('patchnce', ['--nce_T', '0.2'], dict(tau=0.2)),
+    ('weightnce', ['--nce_T', '0.2'], dict(tau=0.2)),
+    ('weightnce', ['--weight_beta', '0.02'], dict(beta=0.02)),
+    ('weightnce', ['--weight_mode', 'hard'], dict(weighting='hard')),
+    ('weightnce', ['--neg_term_weight', '3'], dict(Q=3.0)),
+    ('monce', ['--nce_T', '0.2'], dict(tau=0.2)),
+    ('monce', ['--neg_term_weight', '3'], dict(Q=3.0)),
+    ('monce', ['--ot_eps', '0.03'], dict(eps=0.03)),
+    ('monce', ['--ot_cost', 'hard'], dict(cost='hard')),
+    ('monce', ['--sinkhorn_iters', '2'], dict(sinkhorn_iters=2)),
+    ('monce', ['--sinkhorn_tol', '0.2'], dict(sinkhorn_tol=0.2)),
+    ('monce', ['--nce_modulate_positive'], dict(modulate_positive=True)),
+    ('monce', ['--nce_weight_floor', '0.2'], dict(weight_floor=0.2)),
+]
+FUNCTIONS = {'patchnce': contrastive.patchnce_loss, 'weightnce': contrastive.weightnce_loss,
+             'monce': contrastive.monce_loss}
+
+
+@pytest.mark.parametrize('kind, argv, kwargs', OPTION_CASES, ids=[f'{c[0]}{c[1][0]}' for c in OPTION_CASES])
+def test_each_loss_option_reaches_the_loss(kind, argv, kwargs):
+    loss = build('--perceptual_loss', kind, '--num_patches', '16', *SHALLOW, *argv)
+    fake, real = images()
+    pairs = patches(loss, fake, real)
+    fn = FUNCTIONS[kind]
+    expected = sum(w * fn(*pairs[n], **kwargs).mean() for n, w in zip(loss.layers, WEIGHTS))
+    default = sum(w * fn(*pairs[n]).mean() for n, w in zip(loss.layers, WEIGHTS))
+    assert abs(expected / default - 1) > 1e-3  # the option changes the loss: ignoring it would show
+    torch.testing.assert_close(seeded_loss(loss, fake, real), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_detached_plan_option_changes_the_gradient_only():
+    fake, real = images()
+    values, grads = [], []
+    for argv in ((), ('--ot_detach_plan',)):
+        loss = build('--perceptual_loss', 'monce', '--num_patches', '16', *SHALLOW, *argv)
+        fake.grad = None
+        value = seeded_loss(loss, fake, real)
+        value.backward()
+        values.append(value.detach())
+        grads.append(fake.grad.clone())
+    fake.grad = None
+    pairs = patches(loss, fake, real)
+    sum(w * contrastive.monce_loss(*pairs[n], grad_through_plan=False).mean()
+        for n, w in zip(loss.layers, WEIGHTS)).backward()
+    torch.testing.assert_close(values[1], values[0], rtol=1e-6, atol=0)
+    torch.testing.assert_close(grads[1], fake.grad, rtol=1e-4, atol=1e-9)
+    assert (grads[1] - grads[0]).abs().max() > 1e-2 * grads[0].abs().max()
+
+
 def test_batched_sinkhorn_over_layers_equals_one_solve_per_layer():
-    # every layer has 16 patches here, so all five share one batched Sinkhorn solve
+    # relu1_2 ... relu4_2 have 16 patches here and share one batched Sinkhorn solve; relu5_2
+    # (2x2 positions on a 32x32 image) has 4 and is solved alone
     loss = build('--perceptual_loss', 'monce', '--num_patches', '16', '--sinkhorn_tol', '0')
     fake, real = images()
     pairs = patches(loss, fake, real)
@@ -189,14 +256,21 @@ def test_gradient_reaches_the_fake_image_only():
     assert real.grad is None
 
 
-def test_contrastive_part_is_float32_under_autocast():
-    loss = build('--perceptual_loss', 'monce', '--num_patches', '16', *SHALLOW)
+@pytest.mark.parametrize('heads', [(), ('--nce_mlp',)], ids=['plain', 'mlp'])
+def test_contrastive_part_is_float32_under_autocast(heads):
+    loss = build('--perceptual_loss', 'monce', '--num_patches', '16', *SHALLOW, *heads)
     fake, real = images()
     with torch.autocast('cpu', dtype=torch.bfloat16):
-        value = loss(fake, real)
-    assert value.dtype == torch.float32 and torch.isfinite(value)
+        value = seeded_loss(loss, fake, real)
+        feats_fake, feats_real = loss.vgg(fake), loss.vgg(real)
+    assert feats_fake['relu2_2'].dtype == torch.bfloat16  # the VGG itself does run in bfloat16
+    # the patches of those bfloat16 activations, normalised and contrasted in float32
+    pairs = patches_of_features(loss, feats_fake, feats_real)
+    expected = sum(w * contrastive.monce_loss(*pairs[n]).mean() for n, w in zip(loss.layers, WEIGHTS))
+    assert value.dtype == torch.float32
+    torch.testing.assert_close(value, expected, rtol=1e-6, atol=1e-7)
     value.backward()
-    assert torch.isfinite(fake.grad).all()
+    assert torch.isfinite(fake.grad).all() and fake.grad.abs().sum() > 0
 
 
 # ---------------------------------------------------------------- state, heads, devices
