@@ -16,25 +16,29 @@ from util.errors import UserError, user_message
 
 def main() -> None:
     rank = int(os.environ.get('RANK', 0))
-    opt = TrainOptions().parse(save=rank == 0, verbose=rank == 0)
+    options = TrainOptions()
+    opt = options.parse(verbose=rank == 0)
+    files = options.option_files()
     if len(opt.gpu_ids) > 1 and not distributed.launched_by_torchrun():
-        distributed.spawn_per_gpu(_SpawnedTraining(opt), len(opt.gpu_ids))
+        status = distributed.spawn_per_gpu(_SpawnedTraining(opt, files), len(opt.gpu_ids))
     else:
-        train(opt)
+        status = train(opt, files)
+    sys.exit(status)
 
 
 class _SpawnedTraining:
     """A picklable per-process entry point that reports user errors in one line."""
 
-    def __init__(self, opt) -> None:
-        self.opt = opt
+    def __init__(self, opt, option_files: dict) -> None:
+        self.opt, self.option_files = opt, option_files
 
     def __call__(self) -> None:
         try:
-            train(self.opt)
+            status = train(self.opt, self.option_files)
         except UserError as exc:
             print(f'train.py: error (rank {os.environ.get("RANK")}): {user_message(exc)}', file=sys.stderr)
             sys.exit(2)
+        sys.exit(status)
 
 
 if __name__ == '__main__':

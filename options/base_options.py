@@ -148,10 +148,12 @@ class BaseOptions:
         dataset_mode = resolve_dataset_mode(seen)
         return models.get_option_setter(seen.model), data.get_option_setter(dataset_mode)
 
-    def parse(self, argv: Optional[Sequence[str]] = None, save: Optional[bool] = None,
+    def parse(self, argv: Optional[Sequence[str]] = None, save: bool = False,
               verbose: bool = True) -> argparse.Namespace:
-        """Parse ``argv`` (default: ``sys.argv[1:]``), validate, and for training save
-        ``checkpoints/<name>/opt.{json,txt}``. Raises :class:`OptionError` with one line."""
+        """Parse ``argv`` (default: ``sys.argv[1:]``) and validate; raises :class:`OptionError`
+        with one line. ``save`` writes ``checkpoints/<name>/opt.{json,txt}`` at once; train.py
+        instead writes :meth:`option_files` once the run has started, so that a refused
+        command leaves an existing run's options as they were."""
         argv = sys.argv[1:] if argv is None else list(argv)
         opt, parser = self.gather_options(argv)
         opt.isTrain = self.is_train
@@ -162,10 +164,14 @@ class BaseOptions:
         self.parser = parser
         if verbose:
             print(opt_file.format_options(opt, parser))
-        if self.is_train if save is None else save:
+        if save:
             opt_file.save(opt, parser)
         self.opt = opt
         return opt
+
+    def option_files(self) -> dict[str, str]:
+        """The text of ``opt.json`` and ``opt.txt`` for the last parsed options, by path."""
+        return opt_file.render(self.opt, self.parser)
 
     def prog(self) -> str:
         return 'train.py' if self.is_train else 'test.py'

@@ -1,5 +1,6 @@
 """Validation of parsed options: each problem becomes one clear :class:`OptionError` line."""
 import argparse
+import math
 import re
 
 from util.errors import OptionError
@@ -11,6 +12,8 @@ UPSAMPLING_LAYERS = {'normal': 5, 'more': 6, 'most': 7}
 
 def validate(opt: argparse.Namespace) -> None:
     _check_positive(opt, 'batchSize', 'label_nc', 'output_nc', 'ngf', 'crop_size', 'load_size', 'z_dim')
+    if opt.isTrain:
+        validate_training(opt)
     if opt.nef is not None:
         _check_positive(opt, 'nef')
     if opt.aspect_ratio <= 0:
@@ -28,6 +31,36 @@ def validate(opt: argparse.Namespace) -> None:
     if num_gpus > 0 and opt.batchSize % num_gpus != 0:
         raise OptionError(f'--batchSize {opt.batchSize} must be a multiple of the number of GPUs '
                           f'({num_gpus}: --gpu_ids {",".join(map(str, opt.gpu_ids))})')
+
+
+def validate_training(opt: argparse.Namespace) -> None:
+    """Values that parse but would crash or do nothing later (e.g. after a whole epoch)."""
+    _check_positive(opt, 'print_freq', 'display_freq', 'save_latest_freq', 'save_epoch_freq', 'D_steps_per_G', 'ndf')
+    for name in ('niter', 'niter_decay', 'ema_start'):
+        if getattr(opt, name) < 0:
+            raise OptionError(f'--{name} must be >= 0, got {getattr(opt, name)}')
+    if opt.niter + opt.niter_decay < 1:
+        raise OptionError(f'--niter {opt.niter} with --niter_decay {opt.niter_decay} leaves no epoch to train; '
+                          'their sum is the number of epochs')
+    if not (math.isfinite(opt.lr) and opt.lr > 0):
+        raise OptionError(f'--lr must be a positive number, got {opt.lr}')
+    for name in ('beta1', 'beta2'):
+        if not 0 <= getattr(opt, name) < 1:
+            raise OptionError(f'--{name} must be in [0, 1), got {getattr(opt, name)}')
+    for name in ('lambda_feat', 'lambda_vgg', 'lambda_kld', 'max_loss'):
+        if not (math.isfinite(getattr(opt, name)) and getattr(opt, name) >= 0):
+            raise OptionError(f'--{name} must be a finite number >= 0, got {getattr(opt, name)}')
+    if not 0 <= opt.ema_decay <= 1:
+        raise OptionError(f'--ema_decay must be in [0, 1], got {opt.ema_decay}')
+    _check_contradictions(opt)
+
+
+def _check_contradictions(opt: argparse.Namespace) -> None:
+    if opt.no_vgg_loss and opt.perceptual_loss != 'vgg':
+        raise OptionError(f'--no_vgg_loss switches the perceptual loss off, so --perceptual_loss '
+                          f'{opt.perceptual_loss} would do nothing; drop one of the two')
+    if opt.continue_train and opt.overwrite_run:
+        raise OptionError('--continue_train resumes a run and --overwrite_run deletes it; choose one')
 
 
 def _check_positive(opt: argparse.Namespace, *names: str) -> None:

@@ -14,7 +14,7 @@ RUN_CONTROL = frozenset({
     'nThreads', 'max_dataset_size', 'load_from_opt_file', 'continue_train', 'which_epoch',
     'how_many', 'results_dir', 'preprocess_mode', 'load_size', 'isTrain', 'dataroot',
     'label_dir', 'image_dir', 'instance_dir', 'cache_filelist_read', 'cache_filelist_write',
-    'fid_weights', 'seg_weights', 'fid_cache_dir', 'vgg_weights', 'tb_dir', 'device',
+    'fid_weights', 'seg_weights', 'fid_cache_dir', 'vgg_weights', 'tb_dir', 'device', 'overwrite_run',
 })
 
 
@@ -81,13 +81,22 @@ def format_options(opt: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     return '\n'.join(lines)
 
 
-def save(opt: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    """Write ``opt.json`` (read back by ``--load_from_opt_file``) and ``opt.txt``."""
+def render(opt: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, str]:
+    """``{path: text}`` of ``opt.json`` (read back by ``--load_from_opt_file``) and ``opt.txt``."""
     values = {k: _jsonable(v) for k, v in sorted(vars(opt).items())}
-    atomic_write_text(json_path(opt), json.dumps(values, indent=2) + '\n')
     command = 'command: ' + ' '.join([os.path.basename(sys.argv[0])] + list(getattr(parser, 'argv', [])))
-    atomic_write_text(os.path.join(run_dir(opt), 'opt.txt'),
-                      command + '\n' + format_options(opt, parser) + '\n')
+    return {json_path(opt): json.dumps(values, indent=2) + '\n',
+            os.path.join(run_dir(opt), 'opt.txt'): command + '\n' + format_options(opt, parser) + '\n'}
+
+
+def write(files: dict[str, str]) -> None:
+    for path, text in files.items():
+        atomic_write_text(path, text)
+
+
+def save(opt: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Write ``opt.json`` and ``opt.txt`` now."""
+    write(render(opt, parser))
 
 
 def _dests(parser: argparse.ArgumentParser) -> set:

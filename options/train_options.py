@@ -24,6 +24,9 @@ class TrainOptions(BaseOptions):
 
         # for training
         parser.add_argument('--continue_train', action='store_true', help='continue training from the latest checkpoint')
+        parser.add_argument('--overwrite_run', action='store_true',
+                            help='start afresh in a run folder that already holds checkpoints, deleting them '
+                                 '(without it, train.py refuses to train over a run)')
         parser.add_argument('--which_epoch', type=str, default='latest',
                             help='which epoch to load? "latest" for the latest checkpoint')
         parser.add_argument('--niter', type=int, default=50,
@@ -65,5 +68,8 @@ class TrainOptions(BaseOptions):
                             help='mixed precision; contrastive losses and OT always stay float32')
         parser.add_argument('--channels_last', action='store_true', help='channels-last memory format (faster convs on GPU)')
         parser.add_argument('--compile', action='store_true', help='torch.compile the generator and discriminator')
+        parser.add_argument('--max_loss', type=float, default=1e6,
+                            help='stop as diverged when a loss term exceeds this (non-finite losses always stop '
+                                 'the run; 0: no limit on finite values)')
         evaluation_options.modify_commandline_options(parser, self.is_train)
         return parser

@@ -8,7 +8,10 @@ NCCL is used on GPUs, gloo on the CPU (which makes multi-process runs testable a
 """
 import argparse
 import os
+import signal
 import socket
+import sys
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -68,6 +71,40 @@ def pick_device(opt: argparse.Namespace, local_rank: int, world_size: int) -> to
     return torch.device('cuda', opt.gpu_ids[local_rank])
 
 
+def backend(ctx: Context) -> str:
+    return dist.get_backend() if ctx.distributed else 'none'
+
+
+def describe(ctx: Context, global_batch: int, sync_batchnorm: bool) -> str:
+    """The start-up line: processes, backend, devices, batch split and SyncBatchNorm."""
+    if not ctx.distributed:
+        return f'training on 1 process ({ctx.device}), batch {global_batch}'
+    places = [None] * ctx.world_size
+    dist.all_gather_object(places, (socket.gethostname(), str(ctx.device)))
+    one_host = len({host for host, _ in places}) == 1
+    devices = ', '.join(device if one_host else f'{host}:{device}' for host, device in places)
+    norm = 'SyncBatchNorm on' if sync_batchnorm else 'SyncBatchNorm off (BatchNorm statistics per process)'
+    return (f'training on {ctx.world_size} processes ({backend(ctx)}; devices {devices}), '
+            f'global batch {global_batch} = {global_batch // ctx.world_size} per process, {norm}')
+
+
+def quiet_unless_main(ctx: Context) -> None:
+    """Only rank 0 prints and warns; other ranks' errors (stderr, tracebacks) still reach the user."""
+    if ctx.is_main:
+        return
+    sys.stdout = open(os.devnull, 'w')
+    warnings.simplefilter('ignore')
+
+
+def any_rank(flag: bool, ctx: Context) -> bool:
+    """True on every process if ``flag`` is true on any; also a barrier."""
+    if not ctx.distributed:
+        return flag
+    value = torch.tensor([1 if flag else 0], device=ctx.device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
 def cleanup() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
@@ -96,11 +133,31 @@ def all_reduce_mean(values: dict, ctx: Context) -> dict:
     return dict(zip(keys, (stacked / ctx.world_size).tolist()))
 
 
-def spawn_per_gpu(worker: Callable[[], None], num_processes: int) -> None:
-    """What torchrun does on one machine: one process per GPU with the rendezvous variables set."""
+def spawn_per_gpu(worker: Callable[[], None], num_processes: int) -> int:
+    """What torchrun does on one machine: one process per GPU with the rendezvous variables set.
+
+    SIGINT and SIGTERM sent to this process are passed on to the workers (which save and stop);
+    returns the first non-zero exit status of a worker, or 0."""
     os.environ.setdefault('MASTER_ADDR', '127.0.0.1')
     os.environ.setdefault('MASTER_PORT', str(free_port()))
-    mp.spawn(_spawned, args=(num_processes, worker), nprocs=num_processes, join=True)
+    context = mp.start_processes(_spawned, args=(num_processes, worker), nprocs=num_processes, join=False,
+                                 start_method='spawn')
+
+    def forward(signum, frame) -> None:
+        for process in context.processes:
+            if process.is_alive():
+                os.kill(process.pid, signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not context.join():
+            pass
+    except mp.ProcessExitedException as exc:
+        return exc.exit_code if exc.exit_code > 0 else 128 - exc.exit_code  # killed: -signum
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
 
 
 def _spawned(index: int, num_processes: int, worker: Callable[[], None]) -> None:

@@ -8,25 +8,27 @@ Progress is counted in training images, as SPADE counts it: ``--print_freq``,
 import argparse
 import math
 import os
-import random
-import signal
 import time
 from dataclasses import dataclass
 from typing import Optional
 
-import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn as nn
 from tqdm import tqdm
 
 import data
 from evaluation.options import eval_frequency
-from trainers import distributed, snapshot
+from options import opt_file
+from trainers import distributed, run_folder, snapshot
 from trainers.distributed import Context
+from trainers.divergence import DivergenceWatch
 from trainers.periodic_eval import PeriodicEvaluator
 from trainers.pix2pix_trainer import Pix2PixTrainer
-from trainers.sampler import ResumableSampler
-from util.errors import CheckpointError
+from trainers.rng import capture_rng, restore_rng, seed_everything
+from trainers.sampler import ResumableSampler, SeededSamples
+from trainers.stop import StopRequest, exit_status
+from util.errors import CheckpointError, OptionError
 from util.visualizer import Visualizer
 
 
@@ -38,12 +40,6 @@ class Progress:
     iteration: int = 0      # optimiser iterations done in all
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2 ** 32)
-    torch.manual_seed(seed)
-
-
 def configure_cuda() -> None:
     """Fixed input sizes: let cuDNN pick the fastest kernels. Float32 matmuls and convolutions
     use TF32 tensor cores, as PyTorch already does for convolutions by default."""
@@ -52,66 +48,15 @@ def configure_cuda() -> None:
     torch.backends.cudnn.allow_tf32 = True
 
 
-def capture_rng() -> dict:
-    """Every RNG state as plain Python values (bytes, lists), which both ``all_gather_object``
-    and ``torch.load(weights_only=True)`` accept."""
-    kind, keys, *rest = np.random.get_state()
-    state = {'python': random.getstate(), 'numpy': (kind, keys.tolist(), *rest),
-             'torch': bytes(torch.get_rng_state().numpy())}
-    if torch.cuda.is_available():
-        state['cuda'] = [bytes(s.numpy()) for s in torch.cuda.get_rng_state_all()]
-    return state
-
-
-def restore_rng(state: dict) -> None:
-    random.setstate(_as_tuples(state['python']))
-    kind, keys, *rest = state['numpy']
-    np.random.set_state((kind, np.array(keys, dtype=np.uint32), *rest))
-    torch.set_rng_state(_byte_tensor(state['torch']))
-    if 'cuda' in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([_byte_tensor(s) for s in state['cuda']])
-
-
-def _byte_tensor(payload: bytes) -> torch.Tensor:
-    return torch.frombuffer(bytearray(payload), dtype=torch.uint8)
-
-
-def _as_tuples(value):
-    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
-
-
-class StopRequest:
-    """SIGINT/SIGTERM set a flag; the loop saves ``latest`` at the end of the iteration and exits."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.previous = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self.previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread (e.g. an embedding application)
-                pass
-
-    def _handle(self, signum, frame) -> None:
-        self.requested = True
-
-    def agreed(self, ctx: Context) -> bool:
-        """All processes stop together if any one was signalled."""
-        if not ctx.distributed:
-            return self.requested
-        flag = torch.tensor([1.0 if self.requested else 0.0], device=ctx.device)
-        dist.all_reduce(flag)
-        return bool(flag.item() > 0)
-
-    def restore(self) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-
 class Training:
-    def __init__(self, opt: argparse.Namespace, ctx: Context) -> None:
+    """Everything is checked and loaded before anything is written: a refused command (missing
+    data, options that do not fit the checkpoints, a run folder in use) leaves the run as it was.
+    ``option_files`` (``opt.json``/``opt.txt`` texts by path) are written once start-up succeeded."""
+
+    def __init__(self, opt: argparse.Namespace, ctx: Context, option_files: Optional[dict] = None) -> None:
         self.opt, self.ctx = opt, ctx
-        self.run_dir = os.path.join(opt.checkpoints_dir, opt.name)
+        self.run_dir = run_folder.path(opt)
+        run_folder.check(opt)
         seed_everything(opt.seed + ctx.rank)
         opt.device = str(ctx.device)
         if ctx.device.type == 'cuda':
@@ -122,18 +67,33 @@ class Training:
                                         seed=opt.seed, drop_last=True)
         # its own generator: creating an iterator then draws nothing from torch's global RNG,
         # which an exact resumption mid-epoch relies on
-        self.loader = data.create_dataloader(opt, self.dataset, self.sampler, self.local_batch,
+        self.loader = data.create_dataloader(opt, SeededSamples(self.dataset), self.sampler, self.local_batch,
                                              generator=torch.Generator().manual_seed(opt.seed))
         self.trainer = Pix2PixTrainer(opt, ctx)
         self.model = self.trainer.model
         self.progress = Progress()
-        self.saved_latest_at = -1
+        self.saved_latest_at = (0, -1)  # (epoch, images)
         self.best: dict = {}
         if opt.continue_train:
             self.resume()
+        self.start_run_folder(option_files)
         self.visualizer = Visualizer(opt) if ctx.is_main else None
         self.evaluator = self.make_evaluator()
+        self.watch = DivergenceWatch(opt.max_loss, opt.amp == 'fp16', ctx)
         self.stop = StopRequest()
+        self.say(distributed.describe(ctx, opt.batchSize, self.trainer.uses_sync_batchnorm()))  # collective
+
+    def start_run_folder(self, option_files: Optional[dict]) -> None:
+        """The command was accepted: clear the folder if asked, then record the options."""
+        if self.ctx.is_main:
+            if self.opt.overwrite_run:
+                run_folder.clear(self.opt)
+            try:
+                os.makedirs(self.run_dir, exist_ok=True)
+                opt_file.write(option_files or {})
+            except OSError as exc:
+                raise OptionError(f'cannot write the run folder {self.run_dir}: {exc.strerror or exc}')
+        distributed.barrier(self.ctx)
 
     def make_evaluator(self) -> Optional[PeriodicEvaluator]:
         if not eval_frequency(self.opt).enabled:
@@ -147,21 +107,31 @@ class Training:
         return self.opt.niter + self.opt.niter_decay
 
     # ------------------------------------------------------------------ the loop
-    def run(self) -> None:
+    def run(self) -> int:
+        """Trains to the last epoch; returns the exit status (128 + signal when stopped by one)."""
         try:
+            if self.progress.epoch > self.total_epochs:
+                self.say(f'{self.run_dir} has already trained its {self.total_epochs} epochs; nothing to do '
+                         '(raise --niter or --niter_decay to train on)')
+                return 0
             for epoch in range(self.progress.epoch, self.total_epochs + 1):
-                if not self.run_epoch(epoch):
-                    return
+                signum = self.run_epoch(epoch)
+                if signum is not None:
+                    return exit_status(signum)
                 self.end_epoch(epoch)
-            if self.ctx.is_main:
-                print('Training was successfully finished.')
+            self.say('Training was successfully finished.')
+            return 0
         finally:
             self.stop.restore()
             if self.visualizer is not None:
                 self.visualizer.close()
 
-    def run_epoch(self, epoch: int) -> bool:
-        """Trains one epoch (or its remainder); False when stopped by a signal."""
+    def say(self, message: str) -> None:
+        if self.ctx.is_main:
+            tqdm.write(message)
+
+    def run_epoch(self, epoch: int) -> Optional[int]:
+        """Trains one epoch (or its remainder); the signal's number when stopped by one."""
         start_iter = self.progress.epoch_iter // self.opt.batchSize if epoch == self.progress.epoch else 0
         self.progress.epoch, self.progress.epoch_iter = epoch, start_iter * self.opt.batchSize
         self.sampler.set_epoch(epoch, skip=start_iter * self.local_batch)
@@ -169,20 +139,25 @@ class Training:
         bar = tqdm(total=len(self.loader) + start_iter, initial=start_iter, desc=f'epoch {epoch}/{self.total_epochs}',
                    unit='it', disable=not self.ctx.is_main, leave=False)
         last = time.time()
-        for i, batch in enumerate(self.loader, start=start_iter):
-            self.train_one_iteration(i, batch)
-            now = time.time()
-            self.after_iteration(batch, g_lr, now - last)
-            last = now
-            bar.update(1)
-            if self.stop.agreed(self.ctx):
-                bar.close()
-                self.save('latest')
-                if self.ctx.is_main:
-                    print(f'stopped by a signal: saved latest at epoch {epoch}, {self.progress.epoch_iter} images')
-                return False
-        bar.close()
-        return True
+        try:
+            for i, batch in enumerate(self.loader, start=start_iter):
+                self.train_one_iteration(i, batch)
+                now = time.time()
+                self.after_iteration(batch, g_lr, now - last)
+                last = now
+                bar.update(1)
+                signum = self.stop.agreed(self.ctx)
+                if signum is not None:
+                    self.stop_for_signal(signum)
+                    return signum
+        finally:
+            bar.close()
+        return None
+
+    def stop_for_signal(self, signum: int) -> None:
+        self.save('latest')
+        self.say(f'stopped by signal {signum}: saved latest at epoch {self.progress.epoch}, '
+                 f'{self.progress.epoch_iter} images; resume with --continue_train')
 
     def train_one_iteration(self, i: int, batch: dict) -> None:
         semantics, real = self.model.preprocess_input(batch)
@@ -195,6 +170,7 @@ class Training:
         else:
             self.trainer.discard_generated()
         self.trainer.run_discriminator_one_step(semantics, real)
+        self.watch.observe(self.trainer.losses, self.progress.iteration)
         self.progress.epoch_iter += self.opt.batchSize
         self.progress.total_steps += self.opt.batchSize
         self.last_inputs = (batch['label'], real)
@@ -204,14 +180,13 @@ class Training:
 
     def after_iteration(self, batch: dict, g_lr: float, seconds: float) -> None:
         if self.due(self.opt.print_freq):
+            self.watch.check(f'at epoch {self.progress.epoch}, image {self.progress.epoch_iter}')
             self.log_losses(g_lr, seconds)
         if self.due(self.opt.display_freq) and self.visualizer is not None and self.trainer.generated is not None:
             label, real = self.last_inputs
             self.visualizer.display_current_results(label, self.trainer.generated, real, self.progress.total_steps)
         if self.due(self.opt.save_latest_freq):
-            if self.ctx.is_main:
-                tqdm.write(f'saving the latest model (epoch {self.progress.epoch}, '
-                           f'total_steps {self.progress.total_steps})')
+            self.say(f'saving the latest model (epoch {self.progress.epoch}, total_steps {self.progress.total_steps})')
             self.save('latest')
         if self.evaluator is not None and self.evaluator.due_after_iteration(self.progress):
             self.evaluate(self.progress.epoch)
@@ -233,17 +208,16 @@ class Training:
 
     def end_epoch(self, epoch: int) -> None:
         self.progress.epoch, self.progress.epoch_iter = epoch + 1, 0
-        if self.ctx.is_main:
-            tqdm.write(f'End of epoch {epoch} / {self.total_epochs}')
+        self.say(f'End of epoch {epoch} / {self.total_epochs}')
         if epoch % self.opt.save_epoch_freq == 0 or epoch == self.total_epochs:
-            if self.ctx.is_main:
-                tqdm.write(f'saving the model at the end of epoch {epoch}, iters {self.progress.total_steps}')
+            self.say(f'saving the model at the end of epoch {epoch}, iters {self.progress.total_steps}')
             self.save('latest')
             self.save(epoch)
         if self.evaluator is not None and self.evaluator.due_after_epoch(epoch):
             self.evaluate(epoch)
 
     def evaluate(self, epoch: int) -> None:
+        self.watch.check(f'before evaluating in epoch {epoch}', self.weights())
         rng = capture_rng()  # evaluating must not change the training that follows (exact resume)
         try:
             result = self.evaluator.run(self.progress, epoch)
@@ -254,11 +228,20 @@ class Training:
         self.best = self.evaluator.best
 
     # ------------------------------------------------------------------ snapshots
+    def weights(self) -> list:
+        """Every tensor a snapshot saves, on the device (screened before saving)."""
+        modules = [self.model.netG, self.trainer.netD, self.model.netE, self.trainer.generator_side.heads,
+                   self.trainer.ema.shadow if self.trainer.ema is not None else None]
+        return [t for m in modules if isinstance(m, nn.Module) for t in m.state_dict().values()]
+
     def save(self, tag) -> None:
-        if str(tag) == 'latest' and self.saved_latest_at == self.progress.total_steps:
-            return  # e.g. at the end of an epoch right after a periodic save: same weights
+        position = (self.progress.epoch, self.progress.total_steps)
+        if str(tag) == 'latest' and self.saved_latest_at == position:
+            return  # saved at this very point already
+        self.watch.check(f'before saving {tag} (epoch {self.progress.epoch}, image {self.progress.epoch_iter})',
+                         self.weights())
         if str(tag) == 'latest':
-            self.saved_latest_at = self.progress.total_steps
+            self.saved_latest_at = position
         rng = capture_rng()
         if self.ctx.distributed:
             distributed.broadcast_buffers(self.model.netG, self.ctx)
@@ -268,11 +251,21 @@ class Training:
             rng = gathered
         else:
             rng = [rng]
-        if self.ctx.is_main:
-            state = dict(vars(self.progress), world_size=self.ctx.world_size, rng=rng, best=self.best,
-                         **self.trainer.optimizer_states())
+        problem = self.write_snapshot(tag, rng) if self.ctx.is_main else None
+        if distributed.any_rank(problem is not None, self.ctx):
+            raise CheckpointError(problem or f'rank 0 could not save the {tag} snapshot')
+
+    def write_snapshot(self, tag, rng: list) -> Optional[str]:
+        """Writes the snapshot (rank 0); a message instead of an exception if the disk refuses."""
+        state = dict(vars(self.progress), world_size=self.ctx.world_size, rng=rng, best=self.best,
+                     **self.trainer.optimizer_states())
+        try:
             snapshot.save_snapshot(self.run_dir, tag, self.trainer.network_states(), state)
-        distributed.barrier(self.ctx)
+        except OSError as exc:
+            where = exc.filename or self.run_dir
+            return (f'could not save the {tag} snapshot: {where}: {exc.strerror or exc}; the snapshot before it is '
+                    'intact: make room and resume with --continue_train')
+        return None
 
     def resume(self) -> None:
         tag = self.opt.which_epoch
@@ -313,9 +306,12 @@ class Training:
                   f'start the optimisers afresh at epoch {self.progress.epoch}')
 
 
-def train(opt: argparse.Namespace) -> None:
+def train(opt: argparse.Namespace, option_files: Optional[dict] = None) -> int:
+    """Trains in this process (one rank of a distributed run, if launched as one); returns the
+    exit status. ``option_files`` are written to the run folder once start-up succeeded."""
     ctx = distributed.setup(opt)
+    distributed.quiet_unless_main(ctx)
     try:
-        Training(opt, ctx).run()
+        return Training(opt, ctx, option_files).run()
     finally:
         distributed.cleanup()

@@ -10,6 +10,7 @@ from evaluation.generator_eval import GeneratorEvaluator, generator_function
 from evaluation.options import eval_frequency
 from trainers.distributed import Context, barrier
 from util.checkpoint import cpu_state_dict
+from util.errors import CheckpointError
 from util.fileio import atomic_torch_save, atomic_write_text
 
 VALIDATION_PHASE = 'val'
@@ -54,6 +55,11 @@ class PeriodicEvaluator:
 
     def save_best(self, result: dict, progress, epoch: int) -> None:
         run_dir = os.path.join(self.opt.checkpoints_dir, self.opt.name)
-        atomic_torch_save(cpu_state_dict(self.trainer.inference_generator()), os.path.join(run_dir, 'best_net_G.pth'))
-        self.best = dict(result, epoch=epoch, total_steps=progress.total_steps)
-        atomic_write_text(os.path.join(run_dir, 'best_metrics.json'), json.dumps(self.best, indent=2) + '\n')
+        best = dict(result, epoch=epoch, total_steps=progress.total_steps)
+        try:
+            atomic_torch_save(cpu_state_dict(self.trainer.inference_generator()), os.path.join(run_dir, 'best_net_G.pth'))
+            atomic_write_text(os.path.join(run_dir, 'best_metrics.json'), json.dumps(best, indent=2) + '\n')
+        except OSError as exc:
+            raise CheckpointError(f'could not save the best generator: {exc.filename or run_dir}: '
+                                  f'{exc.strerror or exc}; make room and resume with --continue_train')
+        self.best = best

@@ -173,6 +173,9 @@ class Pix2PixTrainer:
         if state.get('scaler_D'):
             self.scaler_D.load_state_dict(state['scaler_D'])
 
+    def uses_sync_batchnorm(self) -> bool:
+        return any(isinstance(m, nn.SyncBatchNorm) for m in self.model.netG.modules())
+
     def inference_generator(self) -> nn.Module:
         """The generator evaluation and image logging should use: the EMA copy when on."""
         return self.ema.shadow if self.ema is not None else self.model.netG

@@ -14,6 +14,7 @@ import time
 
 from evaluation.fid import inception_weights_available
 from models.networks.vgg import torchvision_weights_file
+from trainers import run_folder
 
 NAME = 'demo'
 SIZE = 64
@@ -53,8 +54,11 @@ def run(script: str, args: list[str]) -> None:
 def main() -> None:
     start = time.time()
     train_args = COMMON + TRAIN + vgg_weights_option()
-    if os.path.exists(os.path.join('checkpoints', NAME, 'latest_train_state.pth')):
+    run_dir = os.path.join('checkpoints', NAME)
+    if os.path.exists(os.path.join(run_dir, 'latest_train_state.pth')):
         train_args += ['--continue_train']  # a demo interrupted earlier picks up where it stopped
+    elif run_folder.trained_files(run_dir):
+        train_args += ['--overwrite_run']  # stopped before its first snapshot: nothing to resume
     run('train.py', train_args)
     run('test.py', COMMON + TEST)
     run('evaluate.py', COMMON + TEST + metrics_option())

@@ -11,6 +11,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from util import util
+from util.errors import OptionError, UserError
 
 
 def tensorboard_dir(opt: argparse.Namespace) -> str:
@@ -21,18 +22,28 @@ class Visualizer:
     def __init__(self, opt: argparse.Namespace) -> None:
         self.opt = opt
         self.log_name = os.path.join(opt.checkpoints_dir, opt.name, 'loss_log.txt')
-        os.makedirs(os.path.dirname(self.log_name), exist_ok=True)
-        with open(self.log_name, 'a') as log_file:
-            log_file.write(f'================ Training Loss ({time.strftime("%c")}) ================\n')
-        self.writer = SummaryWriter(tensorboard_dir(opt))
+        try:
+            os.makedirs(os.path.dirname(self.log_name), exist_ok=True)
+            with open(self.log_name, 'a') as log_file:
+                log_file.write(f'================ Training Loss ({time.strftime("%c")}) ================\n')
+            if os.path.exists(tensorboard_dir(opt)) and not os.path.isdir(tensorboard_dir(opt)):
+                raise NotADirectoryError(20, 'not a folder', tensorboard_dir(opt))
+            self.writer = SummaryWriter(tensorboard_dir(opt))
+        except OSError as exc:
+            raise OptionError(f'cannot write the training logs: {exc.filename or self.log_name}: '
+                              f'{exc.strerror or exc} (see --checkpoints_dir, --name, --tb_dir)')
         print(f'TensorBoard: tensorboard --logdir {tensorboard_dir(opt)}')
 
     def print_current_errors(self, epoch: int, epoch_iter: int, errors: dict, t: float) -> str:
         """SPADE's console and loss_log.txt line."""
         message = f'(epoch: {epoch}, iters: {epoch_iter}, time: {t:.3f}) '
         message += ''.join(f'{k}: {float(v):.3f} ' for k, v in errors.items())
-        with open(self.log_name, 'a') as log_file:
-            log_file.write(message + '\n')
+        try:
+            with open(self.log_name, 'a') as log_file:
+                log_file.write(message + '\n')
+        except OSError as exc:
+            raise UserError(f'cannot write the training log {self.log_name}: {exc.strerror or exc}; the last '
+                              'snapshot is intact: make room and resume with --continue_train')
         return message
 
     def plot_scalars(self, scalars: dict, step: int, prefix: str = '') -> None:

@@ -81,6 +81,26 @@ def test_dataset_mode_defaults_to_synthetic_without_dataroot():
     (['--gpu_ids', 'a,b'], '--gpu_ids must be comma-separated integers'),
     (['--aspect_ratio', '1.5', '--crop_size', '256'], '--aspect_ratio 1.5'),
     (['--no_such_option'], 'unrecognized arguments: --no_such_option'),
+    # values that parse but used to crash later (some only after a whole epoch) or do nothing
+    (['--save_epoch_freq', '0'], '--save_epoch_freq must be >= 1, got 0'),
+    (['--print_freq', '0'], '--print_freq must be >= 1'),
+    (['--display_freq', '-5'], '--display_freq must be >= 1'),
+    (['--save_latest_freq', '0'], '--save_latest_freq must be >= 1'),
+    (['--D_steps_per_G', '0'], '--D_steps_per_G must be >= 1'),
+    (['--niter', '0'], '--niter 0 with --niter_decay 0 leaves no epoch to train'),
+    (['--niter', '-1', '--niter_decay', '3'], '--niter must be >= 0'),
+    (['--lr', 'nan'], '--lr must be a positive number, got nan'),
+    (['--lr', '0'], '--lr must be a positive number'),
+    (['--lr', 'inf'], '--lr must be a positive number'),
+    (['--beta1', '1'], '--beta1 must be in [0, 1)'),
+    (['--lambda_vgg', 'nan'], '--lambda_vgg must be a finite number >= 0'),
+    (['--lambda_feat', '-1'], '--lambda_feat must be a finite number >= 0'),
+    (['--ema_decay', '1.5'], '--ema_decay must be in [0, 1]'),
+    (['--max_loss', '-1'], '--max_loss must be a finite number >= 0'),
+    (['--ndf', '0'], '--ndf must be >= 1'),
+    # contradictions
+    (['--perceptual_loss', 'monce', '--no_vgg_loss'], '--perceptual_loss monce would do nothing'),
+    (['--continue_train', '--overwrite_run'], '--continue_train resumes a run and --overwrite_run deletes it'),
 ])
 def test_invalid_options_raise_one_clear_line(args, needle):
     argv = args if '--gpu_ids' in args else ['--gpu_ids', '-1'] + args
@@ -88,6 +108,11 @@ def test_invalid_options_raise_one_clear_line(args, needle):
         TrainOptions().parse(argv, save=False, verbose=False)
     assert needle in str(info.value)
     assert '\n' not in str(info.value)
+
+
+def test_parsing_alone_writes_no_options_file(tmp_path):
+    train_opt('--name', 'run', tmp_path=tmp_path)  # train.py writes them once the run has started
+    assert not os.path.exists(tmp_path / 'run')
 
 
 def test_options_saved_as_json_and_text(tmp_path):
@@ -103,9 +128,9 @@ def test_load_from_opt_file_restores_architecture_not_run_control(tmp_path):
     train_opt('--name', 'run', '--ngf', '16', '--norm_G', 'spectralspadeinstance3x3', '--batchSize', '4',
               '--crop_size', '64', '--load_size', '64', tmp_path=tmp_path, save=True)
     opt = TestOptions().parse(['--gpu_ids', '-1', '--name', 'run', '--checkpoints_dir', str(tmp_path),
-                               '--load_from_opt_file', '--batchSize', '2'], verbose=False)
+                               '--load_from_opt_file'], verbose=False)
     assert (opt.ngf, opt.norm_G, opt.crop_size) == (16, 'spectralspadeinstance3x3', 64)
-    assert opt.batchSize == 2 and opt.phase == 'test' and not opt.isTrain
+    assert opt.batchSize == 1 and opt.phase == 'test' and not opt.isTrain  # the file's 4 is run control
     explicit = TestOptions().parse(['--gpu_ids', '-1', '--name', 'run', '--checkpoints_dir', str(tmp_path),
                                     '--load_from_opt_file', '--ngf', '32'], verbose=False)
     assert explicit.ngf == 32  # the command line wins over the file

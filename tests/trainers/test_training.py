@@ -1,6 +1,7 @@
 """Training on the built-in dataset: each perceptual loss, resume bit-identity, DDP, AMP,
 TensorBoard, signals, snapshot fallback."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -69,7 +70,7 @@ def test_vae_with_ema_and_mlp_heads_saves_every_network(tmp_path):
     assert not same_weights(load(tmp_path, 'vae', 'G'), load(tmp_path, 'vae', 'G_ema'))
 
 
-def test_resume_after_sigkill_is_bit_identical(tmp_path):
+def test_resume_after_sigkill_is_bit_identical(tmp_path, capsys):
     args = tiny_args(tmp_path, 'full', '--niter', '2', '--ema', '--ema_decay', '0.9', '--perceptual_loss', 'monce')
     train(parse(args))
     cut = tiny_args(tmp_path, 'cut', '--niter', '2', '--ema', '--ema_decay', '0.9', '--perceptual_loss', 'monce')
@@ -82,7 +83,10 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert marker.exists() or (tmp_path / 'cut' / 'previous_train_state.pth').exists()
+    capsys.readouterr()
     train(parse(cut + ['--continue_train']))
+    done = int(re.search(r'Resuming from epoch \d at image \d+ \((\d+) iterations done\)', capsys.readouterr().out)[1])
+    assert done >= 2  # it went on from the snapshot rather than training again from scratch
     for label in ('G', 'D', 'G_ema'):
         assert same_weights(load(tmp_path, 'full', label), load(tmp_path, 'cut', label)), label
     full_state = torch.load(tmp_path / 'full' / 'latest_train_state.pth', weights_only=True)
@@ -90,7 +94,8 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
     assert same_weights(full_state['optimizer_G']['state'][0], cut_state['optimizer_G']['state'][0])
 
 
-def test_sigterm_saves_latest_and_exits(tmp_path):
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_saves_latest_and_exits_with_its_status(tmp_path, signum):
     args = tiny_args(tmp_path, 'term', '--niter', '1000', '--save_latest_freq', '1000000', '--print_freq', '2')
     proc = subprocess.Popen([sys.executable, 'train.py'] + args, cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -98,16 +103,16 @@ def test_sigterm_saves_latest_and_exits(tmp_path):
     deadline = time.time() + 120
     while (not log.exists() or '(epoch' not in log.read_text()) and time.time() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, out
-    assert 'stopped by a signal: saved latest' in out
+    assert proc.returncode == 128 + signum, out  # as a shell reports it: `&&` stops, schedulers see a failure
+    assert f'stopped by signal {int(signum)}: saved latest' in out and '--continue_train' in out
     state = torch.load(tmp_path / 'term' / 'latest_train_state.pth', weights_only=True)
     assert state['iteration'] >= 1
 
 
 def test_corrupt_latest_falls_back_to_previous(tmp_path):
-    args = tiny_args(tmp_path, 'fb', '--save_latest_freq', '2')
+    args = tiny_args(tmp_path, 'fb', '--save_latest_freq', '6')  # previous: 6 images, latest: 8
     train(parse(args))
     run = str(tmp_path / 'fb')
     previous_state = torch.load(os.path.join(run, 'previous_train_state.pth'), weights_only=True)
@@ -122,9 +127,22 @@ def test_corrupt_latest_falls_back_to_previous(tmp_path):
     assert set(nets) == {'G', 'D'}
 
 
-def test_bf16_autocast_on_cpu(tmp_path):
-    train(parse(tiny_args(tmp_path, 'bf16', '--amp', 'bf16', '--perceptual_loss', 'monce')))
-    assert all(torch.isfinite(v).all() for v in load(tmp_path, 'bf16', 'G').values() if v.is_floating_point())
+@pytest.mark.parametrize('amp, conv_dtype', [('none', torch.float32), ('bf16', torch.bfloat16)])
+def test_amp_runs_the_convolutions_in_its_dtype_and_keeps_float32_weights(tmp_path, amp, conv_dtype):
+    opt = parse(tiny_args(tmp_path, f'amp_{amp}', '--amp', amp, '--perceptual_loss', 'monce'))
+    trainer = Pix2PixTrainer(opt, distributed.Context())
+    seen = set()
+    for module in list(trainer.model.netG.modules()) + list(trainer.netD.modules()):
+        if isinstance(module, torch.nn.Conv2d):
+            module.register_forward_hook(lambda m, i, out: seen.add(out.dtype))
+    semantics = torch.zeros(2, opt.semantic_nc, 32, 32)
+    semantics[:, 1] = 1
+    real = torch.rand(2, 3, 32, 32) * 2 - 1
+    losses = trainer.run_generator_one_step(semantics, real, iteration=1)
+    losses.update(trainer.run_discriminator_one_step(semantics, real))
+    assert seen == {conv_dtype}
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert all(p.dtype == torch.float32 for p in trainer.model.netG.parameters())
 
 
 def test_tensorboard_tags(tmp_path):
