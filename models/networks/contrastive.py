@@ -3,7 +3,7 @@
 Inputs are L2-normalised features ``q`` (queries, from the synthesised image) and ``k`` (keys,
 from the real image) of shape (B, N, C): N patches per image, the same positions in both.
 Keys are detached. The negatives of anchor i are the other N-1 keys of the same image. Every
-loss is the weighted form (see shared/MONCE_NOTES.md)
+loss is the weighted form (see docs/losses.md)
 
     l_i = -log( W_ii e^{s_ii/tau} / sum_j W_ij e^{s_ij/tau} ),    s_ij = q_i . k_j
 

@@ -38,7 +38,7 @@ def cut_patchnce(q, k, tau=TAU):
 
 def released_monce(q, k, total=128.0, eps=1.0, iters=50, tau=0.07):
     """The released paired code's loss at its modulated layer, transcribed step by step
-    (MONCE_NOTES.md): linear-domain Sinkhorn on exp(s/eps) with exp(-10/eps) on the diagonal,
+    (docs/losses.md): linear-domain Sinkhorn on exp(s/eps) with exp(-10/eps) on the diagonal,
     50 fixed iterations; w = 128 P + 1e-8; tau log(max_j w_ij) added to the positive logit;
     tau log w_ij added to the negative logits; self-pair filled with -10; cross-entropy."""
     b, n, _ = q.shape
