@@ -24,11 +24,12 @@ from models.networks.vgg import WEIGHT_CHOICES_HELP, VGG19Features, check_layer_
 from util.errors import CheckpointError, OptionError
 
 LOSSES = ('vgg', 'patchnce', 'weightnce', 'monce')
-DEFAULT_LAYERS = 'relu1_2,relu2_2,relu3_2,relu4_2,relu5_2'
+DEFAULT_LAYERS = 'relu1_2,relu2_2,relu3_2,relu4_2,relu5_2'  # the paper's taps for the contrastive losses
+SPADE_LAYERS = 'relu1_1,relu2_1,relu3_1,relu4_1,relu5_1'  # what SPADE's VGG19 loss (and the released MoNCE) taps
 DEFAULT_LAYER_WEIGHTS = '1/32,1/16,1/8,1/4,1'
 MLP_UNITS = 256
 OFFICIAL_PRESET = dict(
-    perceptual_loss='monce', vgg_layers='relu1_1,relu2_1,relu3_1,relu4_1,relu5_1',
+    perceptual_loss='monce', vgg_layers=SPADE_LAYERS,
     vgg_layer_weights=DEFAULT_LAYER_WEIGHTS, vgg_normalize=False, num_patches=256, nce_T=0.07,
     nce_mlp=False, nce_modulated_layers='relu5_1', ot_eps=1.0, ot_cost='hard', neg_weight_total=128.0,
     nce_modulate_positive=True, nce_weight_floor=1e-8, sinkhorn_iters=50, sinkhorn_tol=0.0,
@@ -44,7 +45,8 @@ def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) 
     add('--monce_preset', type=str, default='none', choices=('none', 'official'),
         help='official: every setting of the released paired MoNCE code (explicit options still win)')
     add('--vgg_layers', type=str, default=DEFAULT_LAYERS,
-        help="comma-separated VGG19 taps; SPADE's are relu1_1,relu2_1,relu3_1,relu4_1,relu5_1")
+        help=f"comma-separated VGG19 taps [default: SPADE's {SPADE_LAYERS} for --perceptual_loss vgg, the "
+             f"paper's {DEFAULT_LAYERS} for the contrastive losses]")
     add('--vgg_layer_weights', type=str, default=DEFAULT_LAYER_WEIGHTS,
         help='comma-separated weight of each tap (fractions such as 1/32 allowed)')
     add('--vgg_weights', type=str, default='imagenet', help=f'VGG19 weights: {WEIGHT_CHOICES_HELP}')
@@ -77,6 +79,8 @@ def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) 
     seen = parser.peek() if hasattr(parser, 'peek') else parser.parse_known_args()[0]
     if seen.monce_preset == 'official':
         parser.set_defaults(**OFFICIAL_PRESET)
+    elif seen.perceptual_loss == 'vgg':  # a SPADE command line gives SPADE's loss
+        parser.set_defaults(vgg_layers=SPADE_LAYERS)
     return parser
 
 

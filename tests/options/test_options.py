@@ -176,3 +176,11 @@ def test_load_from_opt_file_reads_spades_opt_txt(tmp_path):
     assert (opt.ngf, opt.norm_G, opt.use_vae, opt.label_nc) == (32, 'spectralspadeinstance3x3', True, 35)
     assert opt.num_upsampling_layers == 'more'
     assert opt.phase == 'test'  # run control is never taken from the file
+
+
+def test_vgg_loss_taps_spades_layers_and_contrastive_losses_the_papers():
+    spade, paper = 'relu1_1,relu2_1,relu3_1,relu4_1,relu5_1', 'relu1_2,relu2_2,relu3_2,relu4_2,relu5_2'
+    assert train_opt().vgg_layers == spade  # --perceptual_loss vgg by default, as SPADE
+    assert train_opt('--perceptual_loss', 'monce').vgg_layers == paper
+    assert train_opt('--perceptual_loss', 'monce', '--monce_preset', 'official').vgg_layers == spade
+    assert train_opt('--perceptual_loss', 'vgg', '--vgg_layers', 'relu2_2').vgg_layers == 'relu2_2'

@@ -75,9 +75,9 @@ def patches_of_features(loss: PerceptualLoss, feats_fake: dict, feats_real: dict
 
 # ------------------------------------------------------------------------------ options
 def test_defaults_follow_the_paper():
-    opt = parse()
-    assert opt.perceptual_loss == 'vgg' and opt.monce_preset == 'none'
-    assert opt.vgg_layers == 'relu1_2,relu2_2,relu3_2,relu4_2,relu5_2'
+    opt = parse('--perceptual_loss', 'monce')
+    assert parse().perceptual_loss == 'vgg' and opt.monce_preset == 'none'
+    assert opt.vgg_layers == 'relu1_2,relu2_2,relu3_2,relu4_2,relu5_2'  # the vgg loss keeps SPADE's relu*_1
     assert perceptual.parse_layer_weights(opt, 5) == WEIGHTS
     assert (opt.num_patches, opt.nce_T, opt.neg_term_weight, opt.ot_eps, opt.ot_cost) == (256, 0.07, 1.0, 0.1, 'easy')
     assert (opt.weight_beta, opt.weight_mode, opt.nce_modulated_layers, opt.nce_mlp) == (0.1, 'easy', 'all', False)
@@ -102,7 +102,7 @@ def test_official_preset_sets_the_released_settings_and_flags_still_win():
     (['--vgg_layer_weights', '1,2'], '--vgg_layer_weights gives 2 weights for 5 layers'),
     (['--vgg_layer_weights', '1/32,x,1,1,1'], '--vgg_layer_weights must be'),
     (['--vgg_layers', 'relu1_1,relu9_9', '--vgg_layer_weights', '1,1'], '--vgg_layers: unknown VGG19 layer(s) relu9_9'),
-    (['--nce_modulated_layers', 'relu1_1'], '--nce_modulated_layers: relu1_1 not among'),
+    (['--perceptual_loss', 'monce', '--nce_modulated_layers', 'relu1_1'], '--nce_modulated_layers: relu1_1 not among'),
     (['--ot_eps', '0'], '--ot_eps must be > 0'),
     (['--nce_T', '-1'], '--nce_T must be > 0'),
     (['--sinkhorn_tol=-0.001'], '--sinkhorn_tol must be >= 0'),
