@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q tests
 
 demo: $(STAMP)
-	$(PY) -m util.demo
+	$(PY) demo.py
 
 clean:
 	rm -rf checkpoints/demo results/demo

@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 
 from options.test_options import TestOptions
 from util.entry import run_cli
-from util.inference import InferenceInterrupted, run_inference
+from inference.pipeline import InferenceInterrupted, run_inference
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

@@ -50,9 +50,7 @@ def train_options(args: argparse.Namespace, loss: str, amp: str) -> argparse.Nam
             '--perceptual_loss', loss, '--amp', amp, '--vgg_weights', 'random', '--dataset_mode', 'synthetic']
     argv += ['--channels_last'] * args.channels_last + ['--compile'] * args.compile
     argv += ['--recompute_fake_for_D'] * args.recompute_fake_for_D + args.extra.split()
-    opt = TrainOptions().parse(argv, save=False, verbose=False)
-    opt.device = args.device
-    return opt
+    return TrainOptions().parse(argv, save=False, verbose=False)
 
 
 def synthetic_batch(args: argparse.Namespace, nc: int, device: torch.device):
@@ -85,7 +83,7 @@ def measure(args: argparse.Namespace, loss: str, amp: str) -> dict:
         sync(device)
         if i >= args.warmup:
             times.append(time.perf_counter() - start)
-    losses = {k: float(v) for k, v in trainer.losses.items()}
+    losses = {k: float(v.detach()) for k, v in trainer.losses.items()}
     seconds = sorted(times)[len(times) // 2]  # median: robust to a shared machine
     result = {'loss': loss, 'amp': amp, 's_per_iter': seconds, 'images_per_s': args.batch / seconds,
               'peak_gb': peak_memory_gb(device), 'finite': all(map(lambda v: v == v and abs(v) < 1e9, losses.values()))}

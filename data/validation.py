@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from options.channels import label_channels
 from util.errors import DatasetError
 
 DONTCARE = 255  # SPADE's 'dontcare' label value; becomes index label_nc
@@ -122,11 +123,6 @@ def _names(paths: Sequence[str]) -> str:
     return shown + (', ...' if len(paths) > SHOW else '')
 
 
-def num_label_indices(opt: argparse.Namespace) -> int:
-    """Number of class indices the model accepts: label_nc, plus dontcare when enabled."""
-    return opt.label_nc + (1 if opt.contain_dontcare_label else 0)
-
-
 def to_class_indices(labels: np.ndarray, path: str, opt: argparse.Namespace) -> np.ndarray:
     """Validate a label map and apply SPADE's convention 255 -> label_nc ('dontcare').
 
@@ -134,7 +130,7 @@ def to_class_indices(labels: np.ndarray, path: str, opt: argparse.Namespace) -> 
     Returns uint8 when the indices fit, int32 otherwise."""
     top = int(labels.max()) if labels.size else 0
     low = int(labels.min()) if labels.size else 0
-    limit = num_label_indices(opt)
+    limit = label_channels(opt)
     if low < 0:
         raise DatasetError(f"{path}: negative label value {low}; labels must be class indices >= 0")
     if top < limit:

@@ -19,11 +19,12 @@ import torch.nn.functional as F
 from pytorch_fid import inception as fid_inception
 
 from evaluation.images import to_uint8
+from evaluation.settings import FID_DIMS as DIMS
 from util.errors import CheckpointError, UserError
+from util.state_dict import read_state_dict
 
 FID_WEIGHTS_FILE = 'pt_inception-2015-12-05-6726825d.pth'
 FID_WEIGHTS_URL = fid_inception.FID_WEIGHTS_URL
-DIMS = tuple(fid_inception.InceptionV3.BLOCK_INDEX_BY_DIM)  # 64, 192, 768, 2048 (the standard)
 
 _loader_lock = threading.Lock()
 
@@ -107,14 +108,7 @@ def _file_loader(path: str) -> Callable[..., dict]:
             what = 'is a folder' if os.path.isdir(path) else 'does not exist'
             raise UserError(f"--fid_weights '{path}' {what}: give the file {FID_WEIGHTS_FILE} (pytorch-fid's "
                             f"weights, from {FID_WEIGHTS_URL})")
-        try:
-            state = torch.load(path, map_location='cpu', weights_only=True)
-        except Exception as exc:  # pickle, zip or torch errors: all mean "not a usable file"
-            raise CheckpointError(f"--fid_weights '{path}' cannot be read as a state dict: "
-                                  f"{_first_lines(exc)}") from None
-        if not isinstance(state, dict):
-            raise CheckpointError(f"--fid_weights '{path}' holds a {type(state).__name__}, not a state dict")
-        return state
+        return read_state_dict(path, '--fid_weights file')
     return load
 
 

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 import data
+from models import objective
 from evaluation.fid import inception_weights_available
 from evaluation.options import settings_from_opt
 from evaluation.segmenters import has_segmenter
@@ -90,13 +91,13 @@ class GeneratorEvaluator:
         return run.results()
 
 
-def generator_function(model, net_g: nn.Module, net_e: Optional[nn.Module] = None):
+def generator_function(net_g: nn.Module, net_e: Optional[nn.Module] = None) -> Generate:
     """``(semantics, real) -> fake`` with ``net_g`` in eval mode, restoring its mode after."""
     def generate(semantics: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         was_training = net_g.training
         net_g.eval()
         try:
-            return model.generator_forward(semantics, real, net_g, net_e)[0]
+            return objective.generate(net_g, net_e, semantics, real)[0]
         finally:
             net_g.train(was_training)
     return generate

@@ -3,46 +3,50 @@
 The option classes call :func:`modify_commandline_options`; code that computes metrics turns
 the parsed options into :class:`EvalSettings` with :func:`settings_from_opt`. Values stay
 plain strings and numbers in ``opt`` so that ``opt.json`` keeps them as given.
+
+Only light modules are imported here (``evaluation.settings``, no torch): ``train.py --help``,
+``test.py --help`` and a training run without ``--eval_freq`` must not load pytorch-fid or the
+segmenters (tests/test_import_layers.py).
 """
 import argparse
 import re
 from dataclasses import dataclass
 from typing import Optional
 
-from evaluation.fid import DIMS
-from evaluation.settings import METRICS, EvalSettings, default_fid_cache_dir
+from evaluation.settings import FID_DIMS, METRICS, EvalSettings, default_fid_cache_dir
 
 
 @dataclass(frozen=True)
 class EvalFrequency:
-    """How often training evaluates: every ``every`` iterations or epochs; 0 = never."""
+    """How often training evaluates: every ``every`` training images or epochs; 0 = never."""
     every: int = 0
-    unit: str = 'iter'  # 'iter' | 'epoch'
+    unit: str = 'images'  # 'images' | 'epoch'
 
     @property
     def enabled(self) -> bool:
         return self.every > 0
 
-    def due_after_iterations(self, before: int, after: int) -> bool:
-        """Whether the iteration counter passed a multiple of ``every`` going from ``before``
-        to ``after`` (a counter may advance by the batch size, as SPADE's does)."""
-        return self.enabled and self.unit == 'iter' and after // self.every > before // self.every
+    def due_after_images(self, before: int, after: int) -> bool:
+        """Whether the count of training images passed a multiple of ``every`` going from
+        ``before`` to ``after`` (it advances by the batch size, as SPADE's counter does)."""
+        return self.enabled and self.unit == 'images' and after // self.every > before // self.every
 
     def due_after_epoch(self, epoch: int) -> bool:
         """Whether to evaluate at the end of ``epoch`` (counted from 1)."""
         return self.enabled and self.unit == 'epoch' and epoch % self.every == 0
 
 
-_FREQ = re.compile(r'^\s*(\d+)\s*(|i|it|iter|iters|iterations?|e|ep|epochs?)\s*$', re.IGNORECASE)
+# 'it', 'iter' are accepted as before: like --save_latest_freq they always counted images
+_FREQ = re.compile(r'^\s*(\d+)\s*(|img|images?|i|it|iter|iters|iterations?|e|ep|epochs?)\s*$', re.IGNORECASE)
 
 
 def parse_eval_freq(text: str) -> EvalFrequency:
-    """'0' (off), '5000' or '5000it' (iterations), '2e' or '2epochs' (epochs)."""
+    """'0' (off), '5000' or '5000img' (training images), '2e' or '2epochs' (epochs)."""
     match = _FREQ.match(str(text))
     if not match:
         raise argparse.ArgumentTypeError(f"--eval_freq '{text}': expected N (training images), Ne (epochs) "
                                          f"or 0 (off), e.g. 5000 or 2e")
-    unit = 'epoch' if match.group(2).lower().startswith('e') else 'iter'
+    unit = 'epoch' if match.group(2).lower().startswith('e') else 'images'
     return EvalFrequency(int(match.group(1)), unit)
 
 
@@ -101,7 +105,7 @@ def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) 
     parser.add_argument('--fid_weights', type=str, default=None,
                         help="pytorch-fid's Inception weights (pt_inception-2015-12-05-6726825d.pth) for offline "
                              "use [default: torch hub's cache, downloaded on first use]")
-    parser.add_argument('--fid_dims', type=int, default=2048, choices=DIMS,
+    parser.add_argument('--fid_dims', type=int, default=2048, choices=FID_DIMS,
                         help='Inception features for FID; papers use 2048')
     parser.add_argument('--fid_cache_dir', type=str, default=default_fid_cache_dir(),
                         help="cache of the real images' FID statistics; '' disables it")

@@ -1,11 +1,17 @@
 """Everything that decides how metrics are computed, as one value the library passes around
-(``evaluation.options.settings_from_opt`` builds it from the command line)."""
+(``evaluation.options.settings_from_opt`` builds it from the command line).
+
+Like ``evaluation.options``, this module imports no metric network: the option classes of
+train.py and test.py import both."""
 import os
 from dataclasses import dataclass, field
 from typing import Optional
 
 METRICS = ('fid', 'miou', 'swd')  # 'miou' also yields pixel accuracy
 SWD_DATASETS = ('celebahq', 'deepfashion', 'synthetic')  # where the literature reports SWD
+# pytorch-fid's Inception blocks by feature size (InceptionV3.BLOCK_INDEX_BY_DIM); written out so
+# that the options can offer them without importing pytorch-fid (a test checks they still agree)
+FID_DIMS = (64, 192, 768, 2048)
 
 
 def default_fid_cache_dir() -> str:

@@ -21,6 +21,7 @@ from typing import Callable, Optional, Sequence
 import torch
 
 from options import checks, opt_file
+from options.channels import semantic_channels
 from util.errors import OptionError
 
 OptionSetter = Callable[[argparse.ArgumentParser, bool], argparse.ArgumentParser]
@@ -159,7 +160,8 @@ class BaseOptions:
         opt.isTrain = self.is_train
         opt.dataset_mode = resolve_dataset_mode(opt)
         opt.gpu_ids = parse_gpu_ids(opt.gpu_ids)
-        opt.semantic_nc = semantic_nc(opt)
+        opt.semantic_nc = semantic_channels(opt)
+        self.adjust(opt)
         checks.validate(opt)
         self.parser = parser
         if verbose:
@@ -168,6 +170,9 @@ class BaseOptions:
             opt_file.save(opt, parser)
         self.opt = opt
         return opt
+
+    def adjust(self, opt: argparse.Namespace) -> None:
+        """Values that follow from others (e.g. training's ``--debug``); nothing by default."""
 
     def option_files(self) -> dict[str, str]:
         """The text of ``opt.json`` and ``opt.txt`` for the last parsed options, by path."""
@@ -191,8 +196,3 @@ def parse_gpu_ids(text: Optional[str]) -> list[int]:
     except ValueError:
         raise OptionError(f"--gpu_ids must be comma-separated integers such as 0,1 (or -1 for CPU), got '{text}'")
     return [i for i in ids if i >= 0]
-
-
-def semantic_nc(opt: argparse.Namespace) -> int:
-    """Channels of the generator's input: labels (+ dontcare) (+ instance edges)."""
-    return opt.label_nc + (1 if opt.contain_dontcare_label else 0) + (0 if opt.no_instance else 1)

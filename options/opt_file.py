@@ -5,6 +5,7 @@ import math
 import os
 import sys
 
+from runs import layout
 from util.errors import OptionError
 from util.fileio import atomic_write_text
 
@@ -18,19 +19,15 @@ RUN_CONTROL = frozenset({
 })
 
 
-def run_dir(opt: argparse.Namespace) -> str:
-    return os.path.join(opt.checkpoints_dir, opt.name)
-
-
 def json_path(opt: argparse.Namespace) -> str:
-    return os.path.join(run_dir(opt), 'opt.json')
+    return layout.file_in(opt, layout.OPTIONS_JSON)
 
 
 def load_json(opt: argparse.Namespace) -> dict:
     """The saved options: our ``opt.json``, or else SPADE's ``opt.txt`` (SPADE's ``opt.pkl`` is
     never unpickled: loading a pickle can run arbitrary code)."""
     path = json_path(opt)
-    text_path = os.path.join(run_dir(opt), 'opt.txt')
+    text_path = layout.file_in(opt, layout.OPTIONS_TEXT)
     if not os.path.isfile(path) and os.path.isfile(text_path):
         return read_options_text(text_path)
     if not os.path.isfile(path):
@@ -86,7 +83,7 @@ def render(opt: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str
     values = {k: _jsonable(v) for k, v in sorted(vars(opt).items())}
     command = 'command: ' + ' '.join([os.path.basename(sys.argv[0])] + list(getattr(parser, 'argv', [])))
     return {json_path(opt): json.dumps(values, indent=2) + '\n',
-            os.path.join(run_dir(opt), 'opt.txt'): command + '\n' + format_options(opt, parser) + '\n'}
+            layout.file_in(opt, layout.OPTIONS_TEXT): command + '\n' + format_options(opt, parser) + '\n'}
 
 
 def write(files: dict[str, str]) -> None:

@@ -1,6 +1,10 @@
 """Training options: SPADE's, plus this project's training-loop options."""
+import argparse
+
 from evaluation import options as evaluation_options
 from options.base_options import BaseOptions, OptionParser
+
+DEBUG_ITERATIONS = 10
 
 
 class TrainOptions(BaseOptions):
@@ -9,14 +13,18 @@ class TrainOptions(BaseOptions):
     def initialize(self, parser: OptionParser) -> OptionParser:
         super().initialize(parser)
         # for displays
-        parser.add_argument('--display_freq', type=int, default=100, help='frequency (iterations) of logging images')
-        parser.add_argument('--print_freq', type=int, default=100, help='frequency (iterations) of printing losses')
+        parser.add_argument('--display_freq', type=int, default=100,
+                            help='log an image grid to TensorBoard every this many training images')
+        parser.add_argument('--print_freq', type=int, default=100, help='print the losses every this many training images')
         parser.add_argument('--save_latest_freq', type=int, default=5000,
-                            help='frequency (iterations) of saving the latest checkpoint')
+                            help='save the latest checkpoint every this many training images')
         parser.add_argument('--save_epoch_freq', type=int, default=10,
                             help='frequency (epochs) of saving checkpoints at the end of epochs')
-        parser.add_argument('--no_html', action='store_true', help='do not save intermediate results as a web page')
-        parser.add_argument('--debug', action='store_true', help='only do one epoch and display at each iteration')
+        parser.add_argument('--no_html', action='store_true',
+                            help="accepted for SPADE compatibility; training writes no web page (images go to TensorBoard)")
+        parser.add_argument('--debug', action='store_true',
+                            help=f'a quick check: one epoch of at most {DEBUG_ITERATIONS} iterations, printing and '
+                                 'logging images at every iteration')
         parser.add_argument('--tf_log', action='store_true',
                             help='accepted for SPADE compatibility; TensorBoard logging is always on')
         parser.add_argument('--tb_dir', type=str, default=None,
@@ -33,7 +41,8 @@ class TrainOptions(BaseOptions):
                             help='# of epochs at the starting learning rate (total = niter + niter_decay)')
         parser.add_argument('--niter_decay', type=int, default=0,
                             help='# of epochs to linearly decay the learning rate to zero')
-        parser.add_argument('--optimizer', type=str, default='adam', choices=('adam',))
+        parser.add_argument('--optimizer', type=str, default='adam', choices=('adam',),
+                            help="accepted for SPADE compatibility: Adam is SPADE's only optimiser")
         parser.add_argument('--beta1', type=float, default=0.0, help='momentum term of adam')
         parser.add_argument('--beta2', type=float, default=0.9, help='momentum term of adam')
         parser.add_argument('--no_TTUR', action='store_true', help='do not use the TTUR learning-rate scheme')
@@ -73,3 +82,10 @@ class TrainOptions(BaseOptions):
                                  'the run; 0: no limit on finite values)')
         evaluation_options.modify_commandline_options(parser, self.is_train)
         return parser
+
+    def adjust(self, opt: argparse.Namespace) -> None:
+        """``--debug``: one short epoch that prints and logs at every iteration."""
+        if opt.debug:
+            opt.niter, opt.niter_decay = 1, 0
+            opt.max_dataset_size = min(opt.max_dataset_size, DEBUG_ITERATIONS * opt.batchSize)
+            opt.print_freq = opt.display_freq = opt.batchSize

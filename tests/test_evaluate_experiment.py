@@ -1,5 +1,5 @@
-"""evaluate.py --name: generates the split with the trained (EMA) generator and scores it, the
-same numbers training's --eval_freq logs."""
+"""evaluate.py model (``evaluate.py --name`` without the mode word): generates the split with the
+trained (EMA) generator and scores it, the same numbers training's --eval_freq logs."""
 import json
 
 import pytest
@@ -28,3 +28,5 @@ def test_name_mode_matches_training_evaluation(tmp_path):
     written = json.loads((tmp_path / 'results' / 'run' / 'test_latest' / 'metrics.json').read_text())
     assert written['miou'] == pytest.approx(results['miou'])
     assert 'swd' in written and 'fid' not in written
+    explicit = evaluate.main(['model'] + tiny(tmp_path, '--results_dir', str(tmp_path / 'results')))
+    assert explicit == results

@@ -14,7 +14,7 @@ from models import networks
 from options.test_options import TestOptions
 from util import fileio, html
 from util.entry import run_cli
-from util.inference import run_inference
+from inference.pipeline import run_inference
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEMS = ['a_01', 'b_02', 'c_03']

@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from util.device import pick_device
 from util.errors import OptionError
 
 
@@ -50,25 +51,12 @@ def setup(opt: argparse.Namespace) -> Context:
     if opt.batchSize % world_size != 0:
         raise OptionError(f'--batchSize {opt.batchSize} is the global batch and must split evenly over '
                           f'{world_size} processes')
-    device = pick_device(opt, local_rank, world_size)
+    device = pick_device(opt.gpu_ids, local_rank, world_size)
     if world_size > 1 and not dist.is_initialized():
         if device.type == 'cuda':
             torch.cuda.set_device(device)
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo', rank=rank, world_size=world_size)
     return Context(rank, world_size, local_rank, device)
-
-
-def pick_device(opt: argparse.Namespace, local_rank: int, world_size: int) -> torch.device:
-    if not opt.gpu_ids:
-        return torch.device('cpu')
-    if not torch.cuda.is_available():
-        raise OptionError(f'--gpu_ids {",".join(map(str, opt.gpu_ids))} asks for GPUs but CUDA is not available; '
-                          'use --gpu_ids -1 to train on the CPU')
-    if world_size > 1 and len(opt.gpu_ids) == 1:
-        return torch.device('cuda', local_rank)  # torchrun: one process per visible GPU
-    if local_rank >= len(opt.gpu_ids):
-        raise OptionError(f'process {local_rank} has no GPU in --gpu_ids {",".join(map(str, opt.gpu_ids))}')
-    return torch.device('cuda', opt.gpu_ids[local_rank])
 
 
 def backend(ctx: Context) -> str:

@@ -18,47 +18,53 @@ import torch
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from models.pix2pix_model import Pix2PixModel
+from models.input_encoding import InputEncoder
+from models.objective import Objective, generate
+from models.pix2pix_networks import Pix2PixNetworks
+from runs.networks import cpu_state_dict, load_state
 from trainers.distributed import Context
 from trainers.ema import GeneratorEMA
-from util.checkpoint import cpu_state_dict, load_state_dict_strict
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
 class GeneratorSide(nn.Module):
     """Everything the generator's optimiser trains (G, the VAE encoder, the contrastive MLP
-    heads) in one module, so that one DDP wrapper keeps all of it in sync."""
+    heads) in one module, so that one DDP wrapper keeps all of it in sync. Its forward
+    generates; the heads are used by the perceptual loss, outside it."""
 
-    def __init__(self, model: Pix2PixModel) -> None:
+    def __init__(self, nets: Pix2PixNetworks) -> None:
         super().__init__()
-        self.netG = model.netG
-        self.netE = model.netE
-        heads = getattr(model.criterionVGG, 'heads', None)
-        self.heads = heads if heads is not None and any(True for _ in heads.parameters()) else None
-        self._model = [model]  # a plain list: not registered as a submodule
+        self.netG, self.netE, self.heads = nets.netG, nets.netE, nets.heads
 
     def forward(self, semantics: torch.Tensor, real: torch.Tensor):
-        return self._model[0].generator_forward(semantics, real, self.netG, self.netE)
+        return generate(self.netG, self.netE, semantics, real)
 
 
 class Pix2PixTrainer:
+    """Owns the networks (``nets``: plain, for EMA, evaluation and saving), their wrapped
+    versions for the steps (``g_step_module``, ``d_step_module``: DDP and/or compiled), the
+    objective, the optimisers, the loss scalers and the EMA."""
+
     def __init__(self, opt: argparse.Namespace, ctx: Context) -> None:
         self.opt, self.ctx = opt, ctx
-        self.model = Pix2PixModel(opt, load=False)
+        self.nets = Pix2PixNetworks(opt, training=True, verbose=ctx.is_main)
         if ctx.distributed and ctx.device.type == 'cuda':  # SPADE's synchronised BatchNorm
-            self.model.netG = nn.SyncBatchNorm.convert_sync_batchnorm(self.model.netG)
-        if opt.channels_last:
-            self.model.to(memory_format=torch.channels_last)
-        self.generator_side = GeneratorSide(self.model)
-        self.netD = self.model.netD
+            self.nets.netG = nn.SyncBatchNorm.convert_sync_batchnorm(self.nets.netG)
+        self.objective = Objective(opt, heads=self.nets.heads)
+        for module in (self.nets, self.objective):  # the objective holds the perceptual loss's VGG19
+            module.to(ctx.device)
+            if opt.channels_last:
+                module.to(memory_format=torch.channels_last)
+        self.encode = InputEncoder(opt, ctx.device)
+        self.generator_side = GeneratorSide(self.nets)
         self.g_step_module = self._wrap(self.generator_side)
-        self.d_step_module = self._wrap(self.netD)
+        self.d_step_module = self._wrap(self.nets.netD)
         self.optimizer_G, self.optimizer_D = self.create_optimizers(opt)
         scaling = opt.amp == 'fp16'
         self.scaler_G = torch.amp.GradScaler(ctx.device.type, enabled=scaling)
         self.scaler_D = torch.amp.GradScaler(ctx.device.type, enabled=scaling)
-        self.ema = GeneratorEMA(self.model.netG, opt.ema_decay, opt.ema_start) if opt.ema else None
+        self.ema = GeneratorEMA(self.nets.netG, opt.ema_decay, opt.ema_start) if opt.ema else None
         self.generated: Optional[torch.Tensor] = None
         self.losses: dict = {}
 
@@ -73,7 +79,8 @@ class Pix2PixTrainer:
         g_lr, d_lr = self.learning_rates(opt.lr)
         fused = self.ctx.device.type == 'cuda'  # one kernel per step on GPU; the CPU keeps the reference path
         optimizer_G = torch.optim.Adam(g_params, lr=g_lr, betas=(opt.beta1, opt.beta2), fused=fused)
-        optimizer_D = torch.optim.Adam(self.netD.parameters(), lr=d_lr, betas=(opt.beta1, opt.beta2), fused=fused)
+        optimizer_D = torch.optim.Adam(self.nets.netD.parameters(), lr=d_lr, betas=(opt.beta1, opt.beta2),
+                                       fused=fused)
         return optimizer_G, optimizer_D
 
     def learning_rates(self, lr: float) -> tuple[float, float]:
@@ -87,16 +94,17 @@ class Pix2PixTrainer:
 
     # ------------------------------------------------------------------ steps
     def run_generator_one_step(self, semantics: torch.Tensor, real: torch.Tensor, iteration: int) -> dict:
-        self.netD.requires_grad_(False)
+        netD = self.nets.netD  # unwrapped: D is frozen here, its gradients are neither needed nor synced
+        netD.requires_grad_(False)
         try:
             with self.autocast():
                 fake, mu, logvar = self.g_step_module(semantics, real)
-                losses = self.model.generator_losses(semantics, fake, real, mu, logvar, netD=self.netD)
+                losses = self.objective.generator_losses(netD, semantics, fake, real, mu, logvar)
             self._step(losses, self.optimizer_G, self.scaler_G)
         finally:
-            self.netD.requires_grad_(True)
+            netD.requires_grad_(True)
         if self.ema is not None:
-            self.ema.update(self.model.netG, iteration)
+            self.ema.update(self.nets.netG, iteration)
         self.generated = fake.detach()
         self.losses.update(losses)
         return losses
@@ -106,7 +114,7 @@ class Pix2PixTrainer:
             with torch.no_grad(), self.autocast():
                 self.generated = self.g_step_module(semantics, real)[0].detach()
         with self.autocast():
-            losses = self.model.discriminator_losses(semantics, self.generated, real, netD=self.d_step_module)
+            losses = self.objective.discriminator_losses(self.d_step_module, semantics, self.generated, real)
         self._step(losses, self.optimizer_D, self.scaler_D)
         self.losses.update(losses)
         return losses
@@ -141,25 +149,24 @@ class Pix2PixTrainer:
         return g_lr, d_lr
 
     # ------------------------------------------------------------------ state
+    def saved_networks(self) -> dict[str, nn.Module]:
+        """The plain networks a snapshot holds, by SPADE file label."""
+        nets = self.nets.by_label()
+        if self.ema is not None:
+            nets['G_ema'] = self.ema.shadow
+        return nets
+
     def network_states(self) -> dict:
         """CPU state dicts of every network file of a snapshot, by SPADE label."""
-        states = {'G': cpu_state_dict(self.model.netG), 'D': cpu_state_dict(self.netD)}
-        if self.model.netE is not None:
-            states['E'] = cpu_state_dict(self.model.netE)
-        if self.ema is not None:
-            states['G_ema'] = cpu_state_dict(self.ema.shadow)
-        if self.generator_side.heads is not None:
-            states['heads'] = cpu_state_dict(self.generator_side.heads)
-        return states
+        return {label: cpu_state_dict(net) for label, net in self.saved_networks().items()}
 
     def load_network_states(self, states: dict, source: str) -> None:
-        targets = {'G': self.model.netG, 'D': self.netD, 'E': self.model.netE,
-                   'G_ema': self.ema.shadow if self.ema is not None else None, 'heads': self.generator_side.heads}
-        for label, module in targets.items():
-            if module is not None and label in states:
-                load_state_dict_strict(module, states[label], f'{source} (net_{label})', label[0])
+        """Loads the given files' states strictly; without an EMA file the EMA starts from G."""
+        for label, net in self.saved_networks().items():
+            if label in states:
+                load_state(net, states[label], f'{source} (net_{label})', label)
         if self.ema is not None and 'G_ema' not in states:
-            self.ema.shadow.load_state_dict(self.model.netG.state_dict())
+            self.ema.shadow.load_state_dict(self.nets.netG.state_dict())
 
     def optimizer_states(self) -> dict:
         return {'optimizer_G': self.optimizer_G.state_dict(), 'optimizer_D': self.optimizer_D.state_dict(),
@@ -174,8 +181,8 @@ class Pix2PixTrainer:
             self.scaler_D.load_state_dict(state['scaler_D'])
 
     def uses_sync_batchnorm(self) -> bool:
-        return any(isinstance(m, nn.SyncBatchNorm) for m in self.model.netG.modules())
+        return any(isinstance(m, nn.SyncBatchNorm) for m in self.nets.netG.modules())
 
     def inference_generator(self) -> nn.Module:
         """The generator evaluation and image logging should use: the EMA copy when on."""
-        return self.ema.shadow if self.ema is not None else self.model.netG
+        return self.ema.shadow if self.ema is not None else self.nets.netG

@@ -1,4 +1,5 @@
 """Atomic file writes: a crash never leaves a half-written file under the final name."""
+import hashlib
 import io
 import os
 import stat
@@ -45,10 +46,15 @@ def atomic_write_bytes(path: str, payload: bytes) -> None:
 
 def atomic_torch_save(obj, path: str) -> None:
     """``torch.save`` through a temporary file and a rename."""
-    import torch
+    atomic_write_bytes(path, torch_bytes(obj))
+
+
+def torch_bytes(obj) -> bytes:
+    """What ``torch.save`` would write, in memory (to hash it before writing)."""
+    import torch  # this module is also used where torch is not needed
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def _permissions(path: str) -> int:
@@ -73,3 +79,16 @@ def _fsync_dir(directory: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def sha256_bytes(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()
+
+
+def sha256_file(path: str) -> str:
+    """The hex SHA-256 of a file, read in blocks (checkpoints can be large)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for block in iter(lambda: handle.read(1 << 22), b''):
+            digest.update(block)
+    return digest.hexdigest()

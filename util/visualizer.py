@@ -10,18 +10,16 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
+from runs import layout
+from runs.layout import tensorboard_dir
 from util import util
 from util.errors import OptionError, UserError
-
-
-def tensorboard_dir(opt: argparse.Namespace) -> str:
-    return opt.tb_dir or os.path.join(opt.checkpoints_dir, opt.name, 'tensorboard')
 
 
 class Visualizer:
     def __init__(self, opt: argparse.Namespace) -> None:
         self.opt = opt
-        self.log_name = os.path.join(opt.checkpoints_dir, opt.name, 'loss_log.txt')
+        self.log_name = layout.file_in(opt, layout.LOSS_LOG)
         try:
             os.makedirs(os.path.dirname(self.log_name), exist_ok=True)
             with open(self.log_name, 'a') as log_file:
@@ -34,9 +32,9 @@ class Visualizer:
                               f'{exc.strerror or exc} (see --checkpoints_dir, --name, --tb_dir)')
         print(f'TensorBoard: tensorboard --logdir {tensorboard_dir(opt)}')
 
-    def print_current_errors(self, epoch: int, epoch_iter: int, errors: dict, t: float) -> str:
-        """SPADE's console and loss_log.txt line."""
-        message = f'(epoch: {epoch}, iters: {epoch_iter}, time: {t:.3f}) '
+    def print_current_errors(self, epoch: int, epoch_images: int, errors: dict, t: float) -> str:
+        """SPADE's console and loss_log.txt line (SPADE's 'iters' counts the epoch's images)."""
+        message = f'(epoch: {epoch}, iters: {epoch_images}, time: {t:.3f}) '
         message += ''.join(f'{k}: {float(v):.3f} ' for k, v in errors.items())
         try:
             with open(self.log_name, 'a') as log_file:

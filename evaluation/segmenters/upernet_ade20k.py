@@ -27,7 +27,9 @@ from torch import nn
 
 from evaluation.labels import ADE20K_CLASSES
 from evaluation.segmenters.base import Segmenter, SegmenterSettings
+from util.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from util.errors import CheckpointError, UserError
+from util.state_dict import compare, read_state_dict
 
 ENCODER_FILE = 'encoder_epoch_50.pth'
 DECODER_FILE = 'decoder_epoch_50.pth'
@@ -36,8 +38,6 @@ NUM_CLASSES = ADE20K_CLASSES
 DEFAULT_SCALES = (300, 375, 450, 525, 600)
 MAX_LONG_SIDE = 1000
 PADDING = 32  # the network's largest stride: input sides are rounded up to a multiple of it
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 OPTIONAL_BUFFERS = ('num_batches_tracked', '_tmp_running_mean', '_tmp_running_var', '_running_iter')
 
 
@@ -53,34 +53,12 @@ def build_networks() -> tuple[nn.Module, nn.Module]:
 def load_strict(module: nn.Module, path: str) -> None:
     """Loads the state dict file ``path`` into ``module``; every parameter and running
     statistic must be there with its shape, and nothing else."""
-    state = _read_state_dict(path)
-    problems = state_dict_problems(module, state)
-    if problems:
+    state = read_state_dict(path, "CSAIL's UPerNet-101 file")
+    mismatch = compare(module.state_dict(), state, may_lack=lambda key: key.rsplit('.', 1)[-1] in OPTIONAL_BUFFERS)
+    if mismatch:
         raise CheckpointError(f"'{path}' does not fit the {type(module).__name__} network of CSAIL's "
-                              f"ADE20K UPerNet-101: {problems}")
+                              f"ADE20K UPerNet-101: {mismatch.describe()}")
     module.load_state_dict(state, strict=False)  # strict apart from the optional buffers, checked above
-
-
-def state_dict_problems(module: nn.Module, state: dict) -> str:
-    """'' when ``state`` fits ``module``, else a short description of the mismatch."""
-    expected = module.state_dict()
-    unexpected = [k for k in state if k not in expected]
-    missing = [k for k in expected if k not in state and k.rsplit('.', 1)[-1] not in OPTIONAL_BUFFERS]
-    reshaped = [k for k in state if k in expected and tuple(state[k].shape) != tuple(expected[k].shape)]
-    parts = [f"{len(keys)} {what} (e.g. {', '.join(keys[:3])})"
-             for keys, what in ((missing, 'missing keys'), (unexpected, 'unexpected keys'),
-                                (reshaped, 'tensors of another shape')) if keys]
-    return '; '.join(parts)
-
-
-def _read_state_dict(path: str) -> dict:
-    try:
-        state = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as exc:  # pickle, zip or torch errors: all mean "not a usable file"
-        raise CheckpointError(f"'{path}' cannot be read as a state dict: {' '.join(str(exc).split())[:300]}") from None
-    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
-        raise CheckpointError(f"'{path}' is not a state dict of tensors")
-    return state
 
 
 def scaled_size(height: int, width: int, short_side: int) -> tuple[int, int]:

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from models.networks import contrastive
 from models.networks.vgg import WEIGHT_CHOICES_HELP, VGG19Features, check_layer_names, layer_channels
-from util.errors import CheckpointError, OptionError
+from util.errors import OptionError
 
 LOSSES = ('vgg', 'patchnce', 'weightnce', 'monce')
 DEFAULT_LAYERS = 'relu1_2,relu2_2,relu3_2,relu4_2,relu5_2'  # the paper's taps for the contrastive losses
@@ -133,6 +133,16 @@ def validate_options(opt: argparse.Namespace) -> None:
         raise OptionError(f'--num_patches must be >= 2 for a contrastive loss, got {opt.num_patches}')
 
 
+def contrastive_heads(opt: argparse.Namespace) -> Optional[nn.ModuleDict]:
+    """``--nce_mlp``: a 2-layer MLP per tapped layer, trained with the generator (saved as
+    ``net_heads``); None without it or for SPADE's L1 loss."""
+    if not opt.nce_mlp or opt.perceptual_loss == 'vgg':
+        return None
+    return nn.ModuleDict({name: nn.Sequential(nn.Linear(layer_channels(name), MLP_UNITS), nn.ReLU(),
+                                              nn.Linear(MLP_UNITS, MLP_UNITS))
+                          for name in parse_layers(opt)})
+
+
 # ----------------------------------------------------------------------------- module
 class PerceptualLoss(nn.Module):
     """``forward(fake, real)``: layer-weighted perceptual loss (without ``lambda_vgg``).
@@ -146,7 +156,8 @@ class PerceptualLoss(nn.Module):
     extractor to share (its taps must be those of ``--vgg_layers``).
     """
 
-    def __init__(self, opt: argparse.Namespace, vgg: Optional[VGG19Features] = None) -> None:
+    def __init__(self, opt: argparse.Namespace, vgg: Optional[VGG19Features] = None,
+                 heads: Optional[nn.ModuleDict] = None) -> None:
         super().__init__()
         validate_options(opt)
         self.kind = opt.perceptual_loss
@@ -160,12 +171,9 @@ class PerceptualLoss(nn.Module):
             raise ValueError(f'the VGG taps {vgg.layers} differ from --vgg_layers {self.layers}')
         self.__dict__['_vgg'] = vgg  # bypasses nn.Module registration on purpose
         self._replicas: dict[torch.device, VGG19Features] = {}
-        self.heads = nn.ModuleDict()
-        if opt.nce_mlp and self.kind != 'vgg':
-            for name in self.layers:
-                width = layer_channels(name)
-                self.heads[name] = nn.Sequential(nn.Linear(width, MLP_UNITS), nn.ReLU(),
-                                                 nn.Linear(MLP_UNITS, MLP_UNITS))
+        # the trainer builds the heads with the other networks (it trains and saves them) and
+        # hands them in; built here when the loss is used on its own
+        self.heads = heads if heads is not None else (contrastive_heads(opt) or nn.ModuleDict())
         self.last_stats: dict[str, object] = {}
 
     # --------------------------------------------------------------- state and devices
@@ -178,20 +186,6 @@ class PerceptualLoss(nn.Module):
         self._vgg._apply(fn)
         self._replicas.clear()
         return self
-
-    def trainable_parameters(self) -> list[nn.Parameter]:
-        """Parameters to train with the generator: the MLP heads (none without ``--nce_mlp``)."""
-        return list(self.heads.parameters())
-
-    def heads_state_dict(self) -> dict[str, torch.Tensor]:
-        return self.heads.state_dict()
-
-    def load_heads_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        try:
-            self.heads.load_state_dict(state)
-        except RuntimeError as exc:
-            raise CheckpointError(f'the saved contrastive MLP heads do not fit --vgg_layers/--nce_mlp: '
-                                  f'{str(exc).splitlines()[0]}')
 
     def _vgg_on(self, device: torch.device) -> VGG19Features:
         # DataParallel replicas run on other GPUs and do not copy an unregistered module

@@ -12,7 +12,6 @@ Weights (``--vgg_weights``):
   torchvision-style name ``<name>-<hex>.pth`` is checked against the hash prefix it carries.
 - ``random``: untrained weights, for tests and the offline demo only (a warning says so).
 """
-import hashlib
 import os
 import re
 import warnings
@@ -23,10 +22,11 @@ import torch.nn as nn
 import torchvision
 
 from util.errors import CheckpointError, OptionError
+from util.fileio import sha256_file
+from util.imagenet import IMAGENET_MEAN, IMAGENET_STD
+from util.state_dict import compare, read_state_dict
 
 BLOCK_CONVS = (2, 2, 4, 4, 4)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 WEIGHT_CHOICES_HELP = "'imagenet' (torchvision's, from the torch hub cache or downloaded), a .pth path, or 'random'"
 _HASHED_NAME = re.compile(r'-([0-9a-f]{8,64})\.pth$')
 
@@ -139,11 +139,7 @@ def load_vgg19_features_state(spec: str) -> Optional[dict[str, torch.Tensor]]:
         raise CheckpointError(f"--vgg_weights: file '{path}' not found; give a VGG19 state dict, "
                               f"or one of {WEIGHT_CHOICES_HELP}")
     verify_hash(path)
-    try:
-        state = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as exc:  # unpickling errors have many types
-        raise CheckpointError(f"--vgg_weights: cannot read '{path}' as a PyTorch state dict ({exc})")
-    return _features_part(state, path)
+    return _features_part(read_state_dict(path, '--vgg_weights file'), path)
 
 
 def _imagenet_file() -> str:
@@ -171,21 +167,16 @@ def verify_hash(path: str) -> None:
     prefix = _expected_prefix(path)
     if prefix is None:
         return
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b''):
-            digest.update(chunk)
-    if not digest.hexdigest().startswith(prefix):
+    digest = sha256_file(path)
+    if not digest.startswith(prefix):
         raise CheckpointError(
             f"--vgg_weights: '{path}' is corrupt or not the expected file: its SHA-256 starts with "
-            f"{digest.hexdigest()[:len(prefix)]}, not {prefix}; delete it and download it again "
+            f"{digest[:len(prefix)]}, not {prefix}; delete it and download it again "
             f"({torchvision_weights_file()[0]})")
 
 
-def _features_part(state: object, path: str) -> dict[str, torch.Tensor]:
+def _features_part(state: dict, path: str) -> dict[str, torch.Tensor]:
     # accepts a whole torchvision vgg19 state dict or only its features
-    if not isinstance(state, dict):
-        raise CheckpointError(f"--vgg_weights: '{path}' does not hold a state dict")
     if any(key.startswith('features.') for key in state):
         return {key[len('features.'):]: value for key, value in state.items() if key.startswith('features.')}
     return dict(state)
@@ -193,9 +184,7 @@ def _features_part(state: object, path: str) -> dict[str, torch.Tensor]:
 
 def _load_trunk(trunk: nn.Sequential, state: dict[str, torch.Tensor], spec: str) -> None:
     expected = trunk.state_dict()
-    missing = [key for key in expected if key not in state]
-    wrong = [key for key in expected if key in state and state[key].shape != expected[key].shape]
-    if missing or wrong:
-        raise CheckpointError(f"--vgg_weights: '{spec}' is not a torchvision VGG19 state dict "
-                              f"(missing: {missing[:3]}, wrong shape: {wrong[:3]})")
+    mismatch = compare(expected, state, extra_allowed=True)  # deeper layers than the taps need are unused
+    if mismatch:
+        raise CheckpointError(f"--vgg_weights: '{spec}' is not a torchvision VGG19 state dict ({mismatch.describe()})")
     trunk.load_state_dict({key: state[key] for key in expected})

@@ -13,7 +13,7 @@ from eval_helpers import inception_weights_file, write_images
 
 import evaluate
 from data import synthetic
-from evaluation import fid_cache, report
+from evaluation import fid_cache, report, run
 from options.train_options import TrainOptions
 from util import fileio
 from util.entry import run_cli
@@ -123,7 +123,7 @@ def test_a_missing_folder_option_is_named_whichever_is_given(folders, capsys):
 
 
 def test_an_output_path_that_cannot_be_a_file_fails_before_the_evaluation(folders, capsys, monkeypatch):
-    monkeypatch.setattr(evaluate, 'evaluate_folders', lambda *a, **k: pytest.fail('evaluated for nothing'))
+    monkeypatch.setattr(run, 'evaluate_folders', lambda *a, **k: pytest.fail('evaluated for nothing'))
     (folders / 'a_file').write_text('')
     message = run_expecting_error(argv(folders, '--out', str(folders / 'images')), capsys)
     assert re.search(r"--out '.*images' is a folder, not a file: give the file to write with --out, e\.g\. "
@@ -250,3 +250,51 @@ def test_a_cache_that_cannot_be_written_only_warns(folders, capsys, monkeypatch)
 def test_miou_without_a_dataset_mode_says_which_option_is_missing(folders, capsys):
     args = without(argv(folders), '--dataset_mode') + ['--metrics', 'miou']
     assert 'mIoU needs --dataset_mode' in run_expecting_error(args, capsys)
+
+
+def test_the_mode_word_is_optional(folders):
+    explicit = evaluate.main(['folders'] + argv(folders, '--metrics', 'miou'))
+    assert explicit == evaluate.main(argv(folders, '--metrics', 'miou'))
+
+
+def help_text(args, capsys) -> str:
+    with pytest.raises(SystemExit) as info:
+        evaluate.main(args)
+    assert info.value.code in (0, None)
+    return capsys.readouterr().out
+
+
+def test_help_describes_both_modes_and_each_mode_lists_its_options(capsys):
+    overview = help_text(['--help'], capsys)
+    for text in ('evaluate.py model', 'evaluate.py folders', '--name', '--which_epoch', '--fake_dir', '--real_dir',
+                 '--label_dir', '--metrics', '--fid_weights', '--seg_weights', 'evaluate.py MODE --help'):
+        assert text in overview, text
+    assert help_text(['--fake_dir', 'a', '-h'], capsys) == overview  # without a mode word: the overview
+    folder_help = help_text(['folders', '--help'], capsys)
+    assert 'usage: evaluate.py folders' in folder_help and '--fake_dir' in folder_help
+    assert '--fid_dims' in folder_help and '--which_epoch' not in folder_help
+    model_help = help_text(['model', '--help'], capsys)
+    assert 'usage: evaluate.py model' in model_help and '--which_epoch' in model_help
+    assert '--fid_dims' in model_help and '--fake_dir' not in model_help
+
+
+def test_options_of_the_other_mode_are_one_line_errors(folders, capsys, monkeypatch):
+    monkeypatch.setattr(run, 'evaluate_folders', lambda *a, **k: pytest.fail('evaluated for nothing'))
+    model_mode = "of 'evaluate.py model' (score a trained generator), not of the"
+    assert run_expecting_error(argv(folders, '--name', 'x'), capsys).endswith(
+        f"--name is an option {model_mode} folders mode (chosen by --fake_dir); see evaluate.py --help")
+    assert run_expecting_error(['folders'] + argv(folders, '--which_epoch', '3', '--phase', 'val'), capsys).endswith(
+        f"--which_epoch, --phase are options {model_mode} 'evaluate.py folders' mode; see evaluate.py --help")
+    assert run_expecting_error(['model', '--name', 'x', '--fake_dir', 'a', '--gpu_ids', '-1'], capsys).endswith(
+        "--fake_dir is an option of 'evaluate.py folders' (score image folders), not of the 'evaluate.py model' "
+        "mode; see evaluate.py --help")
+
+
+def test_a_misspelt_or_missing_mode_is_one_line(folders, capsys):
+    assert run_expecting_error(['folder'] + argv(folders), capsys).endswith(
+        "unknown mode 'folder': choose model or folders (see evaluate.py --help)")
+    with pytest.raises(SystemExit) as info:
+        run_cli(lambda: evaluate.main([]), 'evaluate.py')
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and 'usage: evaluate.py model' in err
+    assert err.strip().splitlines()[-1].startswith('evaluate.py: error: give a mode and its options')

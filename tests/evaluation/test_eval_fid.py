@@ -187,7 +187,8 @@ def test_a_missing_or_wrong_weights_file_is_refused(tmp_path):
     with pytest.raises(UserError, match='does not exist'):
         load_inception(str(tmp_path / 'absent.pth'), dims=DIMS)
     (tmp_path / 'text.pth').write_text('not a checkpoint')
-    with pytest.raises(CheckpointError, match='cannot be read'):
+    with pytest.raises(CheckpointError, match='--fid_weights file .*text.pth is truncated, corrupt or not a PyTorch '
+                                              'state dict'):
         load_inception(str(tmp_path / 'text.pth'), dims=DIMS)
     state = torch.load(inception_weights_file(), weights_only=True)
     del state['Mixed_7c.branch_pool.conv.weight']

@@ -3,7 +3,7 @@ import pytest
 
 from evaluation.options import (EvalFrequency, eval_frequency, modify_commandline_options, parse_eval_freq,
                                 settings_from_opt)
-from evaluation.settings import EvalSettings, applicable_metrics
+from evaluation.settings import FID_DIMS, EvalSettings, applicable_metrics
 from options.base_options import OptionParser
 from util.errors import OptionError
 
@@ -43,23 +43,23 @@ def test_bad_values_are_option_errors(argv):
         parse(argv)
 
 
-@pytest.mark.parametrize('text, expected', [('0', EvalFrequency(0, 'iter')), ('5000', EvalFrequency(5000, 'iter')),
-                                            ('5000it', EvalFrequency(5000, 'iter')), ('2e', EvalFrequency(2, 'epoch')),
+@pytest.mark.parametrize('text, expected', [('0', EvalFrequency(0, 'images')), ('5000', EvalFrequency(5000, 'images')),
+                                            ('5000it', EvalFrequency(5000, 'images')), ('2e', EvalFrequency(2, 'epoch')),
                                             ('3 epochs', EvalFrequency(3, 'epoch'))])
 def test_eval_freq_counts_iterations_or_epochs(text, expected):
     assert parse_eval_freq(text) == expected
 
 
 def test_eval_freq_schedule():
-    every_5000 = EvalFrequency(5000, 'iter')
-    assert every_5000.due_after_iterations(4999, 5000)
-    assert every_5000.due_after_iterations(4992, 5008)  # a counter advancing by the batch size
-    assert not every_5000.due_after_iterations(5000, 5008)
+    every_5000 = EvalFrequency(5000, 'images')
+    assert every_5000.due_after_images(4999, 5000)
+    assert every_5000.due_after_images(4992, 5008)  # images advance by the batch size
+    assert not every_5000.due_after_images(5000, 5008)
     assert not every_5000.due_after_epoch(5000)
     every_2_epochs = EvalFrequency(2, 'epoch')
     assert [e for e in range(1, 7) if every_2_epochs.due_after_epoch(e)] == [2, 4, 6]
-    assert not every_2_epochs.due_after_iterations(0, 10**6)
-    assert not EvalFrequency(0).due_after_iterations(0, 10**6)
+    assert not every_2_epochs.due_after_images(0, 10**6)
+    assert not EvalFrequency(0).due_after_images(0, 10**6)
 
 
 def test_metrics_that_apply_by_dataset():
@@ -78,3 +78,9 @@ def test_without_inception_weights_fid_is_left_out_unless_it_is_the_only_metric(
         assert generator_eval.usable_settings(EvalSettings(), 'ade20k', explicit=False).metrics == ('miou',)
     # nothing would be left: FID stays, so the evaluation stops on its error naming the weights file
     assert generator_eval.usable_settings(EvalSettings(), 'cityscapes', explicit=False) == EvalSettings()
+
+
+def test_the_fid_dims_offered_are_pytorch_fids_blocks():
+    # written out in evaluation.settings so that the options need not import pytorch-fid
+    from pytorch_fid.inception import InceptionV3
+    assert FID_DIMS == tuple(InceptionV3.BLOCK_INDEX_BY_DIM)

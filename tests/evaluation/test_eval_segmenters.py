@@ -73,10 +73,10 @@ def test_upernet_refuses_a_wrong_checkpoint(upernet_dir, networks, tmp_path):
     state = torch.load(upernet_dir / ENCODER_FILE, weights_only=True)
     state['layer4.2.conv3.weight'] = state['layer4.2.conv3.weight'][:10]
     torch.save(state, tmp_path / 'reshaped.pth')
-    with pytest.raises(CheckpointError, match='another shape.*layer4.2.conv3.weight'):
+    with pytest.raises(CheckpointError, match='shape differences layer4.2.conv3.weight'):
         load_strict(encoder, str(tmp_path / 'reshaped.pth'))
     (tmp_path / 'junk.pth').write_bytes(b'junk')
-    with pytest.raises(CheckpointError, match='cannot be read'):
+    with pytest.raises(CheckpointError, match='junk.pth is truncated, corrupt or not a PyTorch state dict'):
         load_strict(encoder, str(tmp_path / 'junk.pth'))
 
 

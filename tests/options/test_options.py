@@ -184,3 +184,27 @@ def test_vgg_loss_taps_spades_layers_and_contrastive_losses_the_papers():
     assert train_opt('--perceptual_loss', 'monce').vgg_layers == paper
     assert train_opt('--perceptual_loss', 'monce', '--monce_preset', 'official').vgg_layers == spade
     assert train_opt('--perceptual_loss', 'vgg', '--vgg_layers', 'relu2_2').vgg_layers == 'relu2_2'
+
+
+def test_debug_is_one_short_epoch_logging_every_iteration():
+    opt = train_opt('--debug', '--batchSize', '3', '--niter', '50', '--niter_decay', '50')
+    assert (opt.niter, opt.niter_decay, opt.max_dataset_size) == (1, 0, 30)
+    assert opt.print_freq == opt.display_freq == 3  # every iteration: the counters count images
+
+
+def test_every_option_is_read_somewhere_or_says_it_is_only_accepted():
+    """No option may promise behaviour that does not exist."""
+    import subprocess
+    files = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard', '*.py'], cwd=REPO, capture_output=True,
+                           text=True).stdout.split()
+    code = ''.join(open(os.path.join(REPO, f)).read() for f in files
+                   if not f.startswith('tests/') and os.path.exists(os.path.join(REPO, f)))
+    unread = []
+    for options in (TrainOptions(), TestOptions()):
+        options.parse(['--gpu_ids', '-1'], verbose=False)
+        for action in options.parser._actions:
+            used = re.search(r"[.'\"]" + re.escape(action.dest) + r"\b", code)
+            if not used and action.dest not in ('help', 'load_from_opt_file') and \
+                    'accepted for SPADE compatibility' not in (action.help or ''):
+                unread.append(action.dest)
+    assert unread == []

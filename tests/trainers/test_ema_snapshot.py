@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from trainers import snapshot
+from runs import layout, snapshot
 from trainers.ema import GeneratorEMA
 from util.errors import CheckpointError
 
@@ -45,7 +45,7 @@ def test_crash_during_rotation_keeps_the_previous_snapshot(tmp_path):
     run = str(tmp_path)
     snapshot.save_snapshot(run, 'latest', nets(1.0), {'total_steps': 10})
     # the next save died after renaming the training state but before moving the network files
-    os.replace(snapshot.state_path(run, 'latest'), snapshot.state_path(run, 'previous'))
+    os.replace(layout.state_file(run, 'latest'), layout.state_file(run, 'previous'))
     with pytest.warns(UserWarning, match='falling back to the previous snapshot'):
         loaded, state = snapshot.load_snapshot(run, 'latest')
     assert state['total_steps'] == 10 and torch.equal(loaded['G']['w'], torch.full((4,), 1.0))
@@ -56,11 +56,11 @@ def test_a_network_file_changed_after_the_save_is_never_loaded(tmp_path):
     snapshot.save_snapshot(run, 'latest', nets(1.0), {'total_steps': 10})
     snapshot.save_snapshot(run, 'latest', nets(2.0), {'total_steps': 20})
     # a readable state dict, but not the one the training state recorded
-    torch.save(nets(9.0)['G'], snapshot.net_path(run, 'latest', 'G'))
+    torch.save(nets(9.0)['G'], layout.network_file(run, 'latest', 'G'))
     with pytest.warns(UserWarning, match='falling back to the previous snapshot'):
         loaded, state = snapshot.load_snapshot(run, 'latest')
     assert state['total_steps'] == 10 and torch.equal(loaded['G']['w'], torch.full((4,), 1.0))
-    torch.save(nets(9.0)['D'], snapshot.net_path(run, 'previous', 'D'))
+    torch.save(nets(9.0)['D'], layout.network_file(run, 'previous', 'D'))
     with pytest.raises(CheckpointError, match='incomplete or corrupt.*net_D'), pytest.warns(UserWarning):
         snapshot.load_snapshot(run, 'latest')  # and the previous one is no better: nothing is loaded
 
@@ -69,7 +69,7 @@ def test_missing_or_foreign_training_state_is_reported(tmp_path):
     run = str(tmp_path)
     with pytest.raises(CheckpointError, match='training state not found'):
         snapshot.load_snapshot(run, '5')
-    torch.save({'epoch': 3}, snapshot.state_path(run, '5'))
+    torch.save({'epoch': 3}, layout.state_file(run, '5'))
     with pytest.raises(CheckpointError, match='not a training state written by this program'):
         snapshot.load_snapshot(run, '5')
 

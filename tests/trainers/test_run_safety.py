@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from options.train_options import TrainOptions
-from trainers import snapshot
+from runs import snapshot
 from trainers.divergence import TrainingDiverged
 from trainers.loop import train
 from util.errors import CheckpointError, DatasetError, OptionError, UserError
@@ -83,7 +83,7 @@ def test_overwrite_run_starts_afresh_without_stale_files(tmp_path):
     assert run(tiny_args(tmp_path, 'again', '--overwrite_run')) == 0
     names = set(os.listdir(tmp_path / 'again'))
     assert '2_net_G.pth' not in names and '1_net_G.pth' in names
-    assert torch.load(tmp_path / 'again' / 'latest_train_state.pth', weights_only=True)['total_steps'] == 8
+    assert torch.load(tmp_path / 'again' / 'latest_train_state.pth', weights_only=True)['total_images'] == 8
     assert (tmp_path / 'again' / 'loss_log.txt').read_text().count('Training Loss') == 1  # old log gone
 
 
@@ -123,7 +123,7 @@ def test_a_full_disk_while_saving_is_one_line_and_the_earlier_snapshot_survives(
         run(tiny_args(tmp_path, 'full'))
     monkeypatch.undo()
     nets, state = snapshot.load_snapshot(str(tmp_path / 'full'), 'latest')  # falls back to the first
-    assert state['total_steps'] == 4
+    assert state['total_images'] == 4
 
 
 def test_a_diverging_run_stops_before_saving_non_finite_weights(tmp_path):

@@ -1,6 +1,5 @@
 """The training loader's order and augmentation are functions of (seed, epoch, sample), so a run
 killed anywhere and resumed with data-loader workers ends bit-identical to an uninterrupted one."""
-import os
 import random
 import signal
 import subprocess
@@ -104,4 +103,4 @@ def test_kill_and_resume_with_workers_and_random_crops_and_flips_is_bit_identica
     for label in ('G', 'D'):
         assert same_weights(load(tmp_path, 'full', label), load(tmp_path, 'cut', label)), label
     full = torch.load(tmp_path / 'full' / 'latest_train_state.pth', weights_only=True)
-    assert full['total_steps'] == 16
+    assert full['total_images'] == 16

@@ -13,7 +13,8 @@ import torch
 import torch.multiprocessing as mp
 
 from options.train_options import TrainOptions
-from trainers import distributed, snapshot
+from runs import snapshot
+from trainers import distributed
 from trainers.loop import Training, train
 from trainers.pix2pix_trainer import Pix2PixTrainer
 
@@ -58,7 +59,7 @@ def test_short_run_for_each_perceptual_loss(tmp_path, loss):
     assert {'GAN', 'GAN_Feat', 'VGG', 'D_Fake', 'D_real'} <= values.keys()
     assert all(abs(v) < 1e4 for v in values.values())
     state = torch.load(run / 'latest_train_state.pth', weights_only=True)
-    assert (state['total_steps'], state['iteration']) == (8, 4)
+    assert (state['total_images'], state['iteration']) == (8, 4)
 
 
 def test_vae_with_ema_and_mlp_heads_saves_every_network(tmp_path):
@@ -123,7 +124,7 @@ def test_corrupt_latest_falls_back_to_previous(tmp_path):
         warnings.simplefilter('always')
         nets, state = snapshot.load_snapshot(run, 'latest')
     assert any('falling back to the previous snapshot' in str(w.message) for w in caught)
-    assert state['total_steps'] == previous_state['total_steps']
+    assert state['total_images'] == previous_state['total_images']
     assert set(nets) == {'G', 'D'}
 
 
@@ -132,7 +133,7 @@ def test_amp_runs_the_convolutions_in_its_dtype_and_keeps_float32_weights(tmp_pa
     opt = parse(tiny_args(tmp_path, f'amp_{amp}', '--amp', amp, '--perceptual_loss', 'monce'))
     trainer = Pix2PixTrainer(opt, distributed.Context())
     seen = set()
-    for module in list(trainer.model.netG.modules()) + list(trainer.netD.modules()):
+    for module in list(trainer.nets.netG.modules()) + list(trainer.nets.netD.modules()):
         if isinstance(module, torch.nn.Conv2d):
             module.register_forward_hook(lambda m, i, out: seen.add(out.dtype))
     semantics = torch.zeros(2, opt.semantic_nc, 32, 32)
@@ -142,7 +143,7 @@ def test_amp_runs_the_convolutions_in_its_dtype_and_keeps_float32_weights(tmp_pa
     losses.update(trainer.run_discriminator_one_step(semantics, real))
     assert seen == {conv_dtype}
     assert all(torch.isfinite(v) for v in losses.values())
-    assert all(p.dtype == torch.float32 for p in trainer.model.netG.parameters())
+    assert all(p.dtype == torch.float32 for p in trainer.nets.netG.parameters())
 
 
 def test_tensorboard_tags(tmp_path):
@@ -207,7 +208,7 @@ def _ddp_worker(rank, world, port, args, results):
     try:
         run = RecordingTraining(opt, ctx)
         run.run()
-        results[rank] = ({k: v.clone() for k, v in run.model.netG.state_dict().items()}, run.seen)
+        results[rank] = ({k: v.clone() for k, v in run.trainer.nets.netG.state_dict().items()}, run.seen)
     finally:
         distributed.cleanup()
 

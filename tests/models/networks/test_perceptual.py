@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from models.networks import contrastive, perceptual
-from models.networks.perceptual import PerceptualLoss
+from models.networks.perceptual import PerceptualLoss, contrastive_heads
 from models.networks.vgg import VGG19Features
 from options.base_options import OptionParser
-from util.errors import CheckpointError, OptionError
+from util.errors import OptionError
 
 pytestmark = pytest.mark.filterwarnings('ignore:--vgg_weights random')
 RELU_1 = ['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1']
@@ -276,7 +276,7 @@ def test_contrastive_part_is_float32_under_autocast(heads):
 # ---------------------------------------------------------------- state, heads, devices
 def test_vgg_is_never_saved_nor_trained():
     loss = build('--perceptual_loss', 'monce')
-    assert loss.state_dict() == {} and list(loss.parameters()) == [] and loss.trainable_parameters() == []
+    assert loss.state_dict() == {} and list(loss.parameters()) == []
     assert not any(p.requires_grad for p in loss.vgg.parameters())
     loss.train()
     assert not loss.vgg.training
@@ -291,9 +291,9 @@ def test_module_moves_carry_the_vgg_along():
 
 def test_mlp_heads_are_trainable_saved_and_reloaded():
     loss = build('--perceptual_loss', 'monce', '--nce_mlp', '--num_patches', '16', *SHALLOW)
-    heads = loss.trainable_parameters()
+    heads = list(loss.heads.parameters())
     assert len(heads) == 4 * 2 and all(p.requires_grad for p in heads)
-    assert set(loss.state_dict()) == {f'heads.{k}' for k in loss.heads_state_dict()}
+    assert set(loss.state_dict()) == {f'heads.{k}' for k in loss.heads.state_dict()}
     assert loss.heads['relu2_2'][0].in_features == 128 and loss.heads['relu2_2'][2].out_features == 256
     fake, real = images()
     seeded_loss(loss, fake, real).backward()
@@ -301,10 +301,17 @@ def test_mlp_heads_are_trainable_saved_and_reloaded():
 
     other = PerceptualLoss(loss.opt, vgg=loss.vgg)
     assert not torch.equal(seeded_loss(other, fake, real), seeded_loss(loss, fake, real))
-    other.load_heads_state_dict(loss.heads_state_dict())
+    other.heads.load_state_dict(loss.heads.state_dict())
     assert torch.equal(seeded_loss(other, fake, real), seeded_loss(loss, fake, real))
-    with pytest.raises(CheckpointError, match='MLP heads'):
-        build('--perceptual_loss', 'monce', *SHALLOW).load_heads_state_dict(loss.heads_state_dict())
+
+
+def test_heads_handed_in_are_the_ones_used():
+    opt = parse('--perceptual_loss', 'monce', '--nce_mlp', '--vgg_weights', 'random', *SHALLOW)
+    heads = contrastive_heads(opt)
+    loss = PerceptualLoss(opt, heads=heads)
+    assert loss.heads is heads
+    assert contrastive_heads(parse('--perceptual_loss', 'monce')) is None  # no --nce_mlp
+    assert contrastive_heads(parse('--perceptual_loss', 'vgg', '--nce_mlp')) is None  # L1 loss: no heads
 
 
 def test_last_stats_for_logging_without_device_sync():

@@ -1,4 +1,4 @@
-"""Checkpoints: SPADE file names, round trip, atomic writes, clear errors for bad files."""
+"""Network files: SPADE file names, round trip, atomic writes, clear errors for bad files."""
 import os
 
 import pytest
@@ -6,7 +6,9 @@ import torch
 
 from models import networks
 from tests.opt_factory import make_opt
-from util import checkpoint, fileio
+from runs import layout, networks as network_files
+from util import fileio
+from util.state_dict import read_state_dict
 from util.errors import CheckpointError
 
 
@@ -17,13 +19,23 @@ def tiny_opt(tmp_path, **overrides):
     return make_opt(**values)
 
 
+def save_network(net, label, tag, opt):
+    path = layout.network_file(layout.run_dir(opt), tag, label)
+    network_files.save(net, path)
+    return path
+
+
+def load_network(net, label, tag, opt):
+    return network_files.load(net, layout.network_file(layout.run_dir(opt), tag, label), label)
+
+
 def test_round_trip_uses_spade_file_names(tmp_path, seeded):
     opt = tiny_opt(tmp_path)
     net = networks.define_G(opt, verbose=False)
-    path = checkpoint.save_network(net, 'G', 'latest', opt)
+    path = save_network(net, 'G', 'latest', opt)
     assert path == os.path.join(str(tmp_path), 'run', 'latest_net_G.pth')
     other = networks.define_G(opt, verbose=False)
-    checkpoint.load_network(other, 'G', 'latest', opt)
+    load_network(other, 'G', 'latest', opt)
     for key, value in net.state_dict().items():
         assert torch.equal(value, other.state_dict()[key]), key
     assert isinstance(torch.load(path, weights_only=True), dict)  # a plain state dict, as SPADE's
@@ -36,32 +48,32 @@ def test_module_prefix_from_wrapped_networks_is_accepted(tmp_path, seeded):
     torch.save({'module.' + k: v for k, v in net.state_dict().items()}, path)
     other = networks.define_D(opt, verbose=False)
     assert not torch.equal(other.discriminator_0.model0[0].weight, net.discriminator_0.model0[0].weight)
-    checkpoint.load_state_dict_strict(other, torch.load(path), str(path), 'D')
+    network_files.load_state(other, torch.load(path), str(path), 'D')
     for key, value in net.state_dict().items():  # loaded, not merely accepted
         assert torch.equal(other.state_dict()[key], value), key
 
 
 def test_missing_checkpoint_names_path_and_options(tmp_path):
     opt = tiny_opt(tmp_path)
-    with pytest.raises(CheckpointError, match=r'latest_net_G\.pth.*--name.*--which_epoch latest'):
-        checkpoint.load_network(networks.define_G(opt, verbose=False), 'G', 'latest', opt)
+    with pytest.raises(CheckpointError, match=r'latest_net_G\.pth.*--name.*--which_epoch'):
+        load_network(networks.define_G(opt, verbose=False), 'G', 'latest', opt)
 
 
 def test_truncated_checkpoint_is_reported(tmp_path, seeded):
     opt = tiny_opt(tmp_path)
-    path = checkpoint.save_network(networks.define_G(opt, verbose=False), 'G', 'latest', opt)
+    path = save_network(networks.define_G(opt, verbose=False), 'G', 'latest', opt)
     payload = open(path, 'rb').read()
     with open(path, 'wb') as handle:
         handle.write(payload[: len(payload) // 2])
     with pytest.raises(CheckpointError, match='truncated, corrupt'):
-        checkpoint.load_network(networks.define_G(opt, verbose=False), 'G', 'latest', opt)
+        load_network(networks.define_G(opt, verbose=False), 'G', 'latest', opt)
 
 
 def test_non_state_dict_file_is_reported(tmp_path):
     path = tmp_path / 'x.pth'
     torch.save([1, 2, 3], path)
     with pytest.raises(CheckpointError, match='does not hold a state dict'):
-        checkpoint.read_state_dict(str(path))
+        read_state_dict(str(path))
 
 
 DIFFERENCES = ('missing keys', 'unexpected keys', 'shape differences')
@@ -85,10 +97,10 @@ def probable(message: str) -> str:
 ])
 def test_mismatch_names_keys_and_probable_option(tmp_path, changed, hint, differences, seeded):
     opt = tiny_opt(tmp_path)
-    checkpoint.save_network(networks.define_G(opt, verbose=False), 'G', 'latest', opt)
+    save_network(networks.define_G(opt, verbose=False), 'G', 'latest', opt)
     other = networks.define_G(tiny_opt(tmp_path, **changed), verbose=False)
     with pytest.raises(CheckpointError) as info:
-        checkpoint.load_network(other, 'G', 'latest', opt)
+        load_network(other, 'G', 'latest', opt)
     message = str(info.value)
     assert 'latest_net_G.pth' in message
     assert {kind for kind in DIFFERENCES if kind in message} == differences
@@ -99,10 +111,10 @@ def test_mismatch_names_keys_and_probable_option(tmp_path, changed, hint, differ
 
 def test_discriminator_mismatch_hints(tmp_path, seeded):
     opt = tiny_opt(tmp_path)
-    checkpoint.save_network(networks.define_D(opt, verbose=False), 'D', '5', opt)
+    save_network(networks.define_D(opt, verbose=False), 'D', '5', opt)
     for changed, hint in ((dict(num_D=3), '--num_D'), (dict(num_D=1), '--num_D'), (dict(ndf=8), '--ndf')):
         with pytest.raises(CheckpointError) as info:
-            checkpoint.load_network(networks.define_D(tiny_opt(tmp_path, **changed), verbose=False), 'D', '5', opt)
+            load_network(networks.define_D(tiny_opt(tmp_path, **changed), verbose=False), 'D', '5', opt)
         guess = probable(str(info.value))
         assert [o for o in D_OPTIONS if o in guess] == [hint], guess
 
@@ -114,9 +126,9 @@ def test_discriminator_mismatch_hints(tmp_path, seeded):
 ])
 def test_discriminator_architecture_mismatch_hints(tmp_path, written, loaded, hint, seeded):
     opt = tiny_opt(tmp_path, **written)
-    checkpoint.save_network(networks.define_D(opt, verbose=False), 'D', '5', opt)
+    save_network(networks.define_D(opt, verbose=False), 'D', '5', opt)
     with pytest.raises(CheckpointError) as info:
-        checkpoint.load_network(networks.define_D(tiny_opt(tmp_path, **loaded), verbose=False), 'D', '5', opt)
+        load_network(networks.define_D(tiny_opt(tmp_path, **loaded), verbose=False), 'D', '5', opt)
     guess = probable(str(info.value))
     assert [o for o in D_OPTIONS if o in guess] == [hint], guess
 

@@ -14,7 +14,7 @@ import time
 
 from evaluation.fid import inception_weights_available
 from models.networks.vgg import torchvision_weights_file
-from trainers import run_folder
+from runs import layout
 
 NAME = 'demo'
 SIZE = 64
@@ -57,11 +57,11 @@ def main() -> None:
     run_dir = os.path.join('checkpoints', NAME)
     if os.path.exists(os.path.join(run_dir, 'latest_train_state.pth')):
         train_args += ['--continue_train']  # a demo interrupted earlier picks up where it stopped
-    elif run_folder.trained_files(run_dir):
+    elif layout.trained_files(run_dir):
         train_args += ['--overwrite_run']  # stopped before its first snapshot: nothing to resume
     run('train.py', train_args)
     run('test.py', COMMON + TEST)
-    run('evaluate.py', COMMON + TEST + metrics_option())
+    run('evaluate.py', ['model'] + COMMON + TEST + metrics_option())
     results = os.path.join('results', NAME, 'test_latest')
     print(f'\nDone in {(time.time() - start) / 60:.1f} min.')
     print(f'  images:      {os.path.join(results, "index.html")} (input_label | synthesized_image | real_image)')

@@ -1,7 +1,7 @@
 """make demo's command lines stay valid as options evolve (the demo itself is `make demo`)."""
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
-from util import demo
+import demo
 
 
 def test_demo_command_lines_parse():

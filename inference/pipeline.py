@@ -23,7 +23,6 @@ temporary file and a rename, so a failed write keeps the previous file. A run th
 import argparse
 import errno
 import os
-import re
 from typing import Iterator, Optional, Sequence
 
 import numpy as np
@@ -34,11 +33,10 @@ import data
 from data.pix2pix_dataset import Sample
 from models.pix2pix_model import Pix2PixModel
 from util import html, util
-from util.checkpoint import network_path
-from util.errors import CheckpointError, DatasetError, UserError, user_message
+from runs import layout
+from util.errors import DatasetError, UserError, user_message
 
 SHOW = 10  # how many runs or epochs a message lists
-CHECKPOINT_NAME = re.compile(r'^(.+)_net_(G|G_ema)\.pth$')
 # errno -> (what happened, what to do)
 WRITE_FAILURES = {
     errno.ENOSPC: ('the disk is full', 'free some space and run again'),
@@ -90,7 +88,7 @@ def run_inference(opt: argparse.Namespace, model: Optional[Pix2PixModel] = None)
     Raises :class:`UserError` for bad input or an unwritable output, and
     :class:`InferenceInterrupted` on Ctrl-C; both messages say what was written."""
     if model is None:
-        check_checkpoint(opt)
+        layout.check_generator_exists(opt)
     torch.manual_seed(opt.seed)  # the VAE prior sample and any noise repeat for the same inputs
     dataset = data.create_dataset(opt)
     total = count_to_run(dataset, opt)
@@ -107,40 +105,6 @@ def run_inference(opt: argparse.Namespace, model: Optional[Pix2PixModel] = None)
 
 
 # ---------------------------------------------------------------------- before anything is written
-def check_checkpoint(opt: argparse.Namespace) -> None:
-    """Fails early when the run folder or the epoch's generator is missing, listing what exists
-    (loading would only name the one file it looked for)."""
-    run = os.path.join(opt.checkpoints_dir, opt.name)
-    if not os.path.isdir(run):
-        raise CheckpointError(f'{run}: no such run folder; check --name and --checkpoints_dir'
-                              + _listing('runs there', _subfolders(opt.checkpoints_dir)))
-    found = generator_epochs(run)
-    epoch = str(opt.which_epoch)
-    no_ema = getattr(opt, 'no_ema', False)
-    if epoch in found['G'] or (epoch in found['G_ema'] and not no_ema):
-        return
-    wanted = network_path(opt, 'G', epoch)
-    if epoch in found['G_ema']:
-        raise CheckpointError(f'{wanted} not found: epoch {epoch} has only the EMA generator '
-                              f'{network_path(opt, "G_ema", epoch)}; leave out --no_ema to use it')
-    epochs = sorted(found['G'] | (set() if no_ema else found['G_ema']), key=_epoch_order)
-    if not epochs:
-        raise CheckpointError(f'{wanted} not found: {run} holds no generator checkpoint (*_net_G.pth); '
-                              'check --name, or train first')
-    raise CheckpointError(f'{wanted} not found: no generator for --which_epoch {epoch}; '
-                          f'choose one of the epochs there: {_shown(epochs)}')
-
-
-def generator_epochs(run: str) -> dict[str, set[str]]:
-    """Epochs with a generator file in ``run``: {'G': {...}, 'G_ema': {...}}."""
-    found: dict[str, set[str]] = {'G': set(), 'G_ema': set()}
-    for name in os.listdir(run):
-        match = CHECKPOINT_NAME.match(name)
-        if match and os.path.isfile(os.path.join(run, name)):
-            found[match.group(2)].add(match.group(1))
-    return found
-
-
 def count_to_run(dataset: torch.utils.data.Dataset, opt: argparse.Namespace) -> int:
     """How many samples this run writes: ``--how_many``, or all when there are fewer."""
     size = len(dataset)
@@ -319,21 +283,3 @@ def write_error(path: str, exc: OSError, note: str = '') -> OutputError:
     """One line for an OSError while creating or writing ``path``."""
     reason, advice = WRITE_FAILURES.get(exc.errno, (exc.strerror or str(exc), 'check --results_dir'))
     return OutputError(f'{path}: cannot write, {reason}; {advice}' + (f' ({note})' if note else ''))
-
-
-def _subfolders(folder: str) -> list[str]:
-    if not os.path.isdir(folder):
-        return []
-    return sorted(name for name in os.listdir(folder) if os.path.isdir(os.path.join(folder, name)))
-
-
-def _epoch_order(epoch: str) -> tuple:
-    return (0, int(epoch), '') if epoch.isdigit() else (1, 0, epoch)
-
-
-def _shown(items: Sequence[str]) -> str:
-    return ', '.join(items[:SHOW]) + (f' (and {len(items) - SHOW} more)' if len(items) > SHOW else '')
-
-
-def _listing(what: str, items: Sequence[str]) -> str:
-    return f' ({what}: {_shown(items)})' if items else ''

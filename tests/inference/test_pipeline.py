@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from util import inference, util
+from runs import layout
+from util import util
 from util.errors import CheckpointError, DatasetError
-from util.inference import OutputError, output_names, write_error
+from inference.pipeline import OutputError, output_names, write_error
 
 
 def test_unique_stems_stay_flat_even_in_sub_folders():
@@ -74,7 +75,7 @@ def run_opt(tmp_path, **kw):
 def test_missing_run_lists_the_runs_there(tmp_path):
     (tmp_path / 'other').mkdir()
     with pytest.raises(CheckpointError, match=r'run: no such run folder; check --name .*\(runs there: other\)'):
-        inference.check_checkpoint(run_opt(tmp_path))
+        layout.check_generator_exists(run_opt(tmp_path))
 
 
 def test_missing_epoch_lists_the_epochs_in_order(tmp_path):
@@ -84,15 +85,15 @@ def test_missing_epoch_lists_the_epochs_in_order(tmp_path):
     opt = run_opt(tmp_path)
     opt.which_epoch = '7'
     with pytest.raises(CheckpointError, match=r'7_net_G.pth not found: .*--which_epoch 7; .*: 5, 10, 20, latest$'):
-        inference.check_checkpoint(opt)
+        layout.check_generator_exists(opt)
     opt.which_epoch, opt.no_ema = '20', True  # only the EMA copy exists for epoch 20
     with pytest.raises(CheckpointError, match=r'20_net_G.pth not found: .*leave out --no_ema'):
-        inference.check_checkpoint(opt)
+        layout.check_generator_exists(opt)
     opt.no_ema = False
-    inference.check_checkpoint(opt)
+    layout.check_generator_exists(opt)
 
 
 def test_run_without_generators_says_so(tmp_path):
     (tmp_path / 'run').mkdir()
     with pytest.raises(CheckpointError, match='holds no generator checkpoint'):
-        inference.check_checkpoint(run_opt(tmp_path))
+        layout.check_generator_exists(run_opt(tmp_path))
