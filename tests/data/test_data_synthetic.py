@@ -98,12 +98,12 @@ def test_oracle_scores_class_swapped_images_poorly():
 
 
 def test_oracle_rejects_wrong_shapes():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r'expected \(B,3,H,W\) images, got shape \(3, 8, 8\)'):
         synthetic.oracle_segment(torch.zeros(3, 8, 8))
 
 
 def test_render_rejects_unknown_split():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="split must be one of \\['test', 'train'\\], got 'validation'"):
         synthetic.render(0, 8, 0, 'validation')
 
 

@@ -65,7 +65,10 @@ def test_no_labelled_pixel_gives_nan():
     assert math.isnan(cm.pixel_accuracy()) and math.isnan(cm.mean_iou())
 
 
-@pytest.mark.parametrize('predicted, target', [([0, 3], [0, 1]), ([0, 1], [0, 5]), ([0], [0, 1])])
-def test_out_of_range_or_mismatched_input_is_refused(predicted, target):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize('predicted, target, message', [
+    ([0, 3], [0, 1], r'prediction has class indices outside \[0, 3\): min 0, max 3'),
+    ([0, 1], [0, 5], r'target has class indices outside \[0, 3\): min 0, max 5'),
+    ([0], [0, 1], 'prediction and target differ in size: 1 vs 2 pixels')])
+def test_out_of_range_or_mismatched_input_is_refused(predicted, target, message):
+    with pytest.raises(ValueError, match=message):
         ConfusionMatrix(3).update(np.array(predicted), np.array(target))

@@ -39,8 +39,9 @@ def test_training_only_options_are_absent_at_test_time():
 @pytest.mark.parametrize('argv', [['--metrics', 'fid,lpips'], ['--seg_scales', '300,x'], ['--seg_scales', '0'],
                                   ['--eval_freq', 'often'], ['--eval_batch_size', '0'], ['--fid_dims', '100']])
 def test_bad_values_are_option_errors(argv):
-    with pytest.raises(OptionError):
+    with pytest.raises(OptionError) as info:
         parse(argv)
+    assert argv[0] in str(info.value) and '\n' not in str(info.value)  # names the option, in one line
 
 
 @pytest.mark.parametrize('text, expected', [('0', EvalFrequency(0, 'images')), ('5000', EvalFrequency(5000, 'images')),

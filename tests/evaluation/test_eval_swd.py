@@ -130,7 +130,8 @@ def test_result_dict_scales_levels_by_1e3_and_averages(monkeypatch, images):
     assert out['swd'] == pytest.approx(2.0)
 
 
-@pytest.mark.parametrize('fake_count, fake_size', [(8, 64), (16, 32)])
-def test_sets_of_different_count_or_size_are_refused(images, fake_count, fake_size):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize('fake_count, fake_size, message', [(8, 64, 'two non-empty sets of the same size'),
+                                                             (16, 32, 'real and generated images of one size')])
+def test_sets_of_different_count_or_size_are_refused(images, fake_count, fake_size, message):
+    with pytest.raises(ValueError, match=message):
         swd(images, scenes(0, fake_count, fake_size))
