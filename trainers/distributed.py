@@ -84,13 +84,18 @@ def quiet_unless_main(ctx: Context) -> None:
     warnings.simplefilter('ignore')
 
 
+def max_over_ranks(values: list[int], ctx: Context) -> list[int]:
+    """The element-wise maximum of ``values`` over all processes (a barrier too)."""
+    if not ctx.distributed:
+        return list(values)
+    tensor = torch.tensor(values, dtype=torch.int64, device=ctx.device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return tensor.tolist()
+
+
 def any_rank(flag: bool, ctx: Context) -> bool:
     """True on every process if ``flag`` is true on any; also a barrier."""
-    if not ctx.distributed:
-        return flag
-    value = torch.tensor([1 if flag else 0], device=ctx.device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
+    return bool(max_over_ranks([int(flag)], ctx)[0])
 
 
 def cleanup() -> None:

@@ -11,9 +11,8 @@ import math
 from typing import Iterable, Optional
 
 import torch
-import torch.distributed as dist
 
-from trainers.distributed import Context
+from trainers.distributed import Context, max_over_ranks
 from util.errors import UserError
 
 
@@ -59,10 +58,8 @@ class DivergenceWatch:
         for tensor in weights:
             if tensor.is_floating_point():
                 weights_ok = weights_ok & torch.isfinite(tensor).all()
-        verdict = torch.stack([self._losses_diverged().long(), (~weights_ok).long()])
-        if self.ctx.distributed:
-            dist.all_reduce(verdict, op=dist.ReduceOp.MAX)
-        losses_bad, weights_bad = verdict.tolist()
+        local = torch.stack([self._losses_diverged().long(), (~weights_ok).long()]).tolist()
+        losses_bad, weights_bad = max_over_ranks(local, self.ctx)
         if losses_bad or weights_bad:
             raise TrainingDiverged(self._message(where, bool(losses_bad)))
         self.reset()

@@ -4,10 +4,7 @@ status (128 + its number, as a shell reports a process killed by it), so that
 import signal
 from typing import Optional
 
-import torch
-import torch.distributed as dist
-
-from trainers.distributed import Context
+from trainers.distributed import Context, max_over_ranks
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -31,11 +28,7 @@ class StopRequest:
         """The signal to stop for, if any process received one (all processes stop together).
 
         The ranks agree with one all-reduce per call, so call it sparingly when distributed."""
-        if not ctx.distributed:
-            return self.signum
-        flag = torch.tensor([self.signum or 0], device=ctx.device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return int(flag.item()) or None
+        return max_over_ranks([self.signum or 0], ctx)[0] or None
 
     def restore(self) -> None:
         for sig, handler in self.previous.items():

@@ -9,10 +9,10 @@ from typing import IO, Iterator
 
 
 @contextmanager
-def atomic_open(path: str, mode: str = 'wb') -> Iterator[IO]:
-    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
-
-    On an exception the temporary file is removed and ``path`` keeps its old content.
+def atomic_open(path: str, mode: str = 'wb', durable: bool = True) -> Iterator[IO]:
+    """Open a temporary file beside ``path``; on success (fsync it, with ``durable``) rename it
+    over ``path``. On an exception the temporary file is removed and ``path`` keeps its old
+    content. ``durable=False`` suits files that can be regenerated, where a sync each is slow.
     """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -24,14 +24,16 @@ def atomic_open(path: str, mode: str = 'wb') -> Iterator[IO]:
         text = {} if 'b' in mode else {'encoding': 'utf-8', 'errors': 'surrogateescape'}
         with os.fdopen(fd, mode, **text) as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-    _fsync_dir(directory)
+    if durable:
+        _fsync_dir(directory)
 
 
 def atomic_write_text(path: str, text: str) -> None:

@@ -1,11 +1,12 @@
 """Tensor <-> image conversions and label colourisation, matching SPADE's output bytes."""
-import contextlib
 import os
 from functools import lru_cache
 
 import numpy as np
 import torch
 from PIL import Image
+
+from util.fileio import atomic_open
 
 CITYSCAPES_COLORS = [
     (0, 0, 0), (0, 0, 0), (0, 0, 0), (0, 0, 0), (0, 0, 0), (111, 74, 0), (81, 0, 81), (128, 64, 128),
@@ -73,17 +74,8 @@ def save_image(array: np.ndarray, path: str) -> None:
     """Writes ``array`` as an image file (format from the extension) through a temporary file and
     a rename, so that a failed write (full disk, Ctrl-C) keeps the previous file and leaves no
     truncated one. No fsync: results can be regenerated, and a sync per image is slow."""
-    folder = os.path.dirname(path) or '.'
-    os.makedirs(folder, exist_ok=True)
     image_format = Image.registered_extensions().get(os.path.splitext(path)[1].lower())
     if image_format is None:
         raise ValueError(f'{path}: unknown image file extension')
-    tmp = os.path.join(folder, f'.{os.path.basename(path)}.{os.getpid()}.tmp')
-    try:
-        with open(tmp, 'wb') as handle:  # open(), not mkstemp: the file gets the usual (umask) permissions
-            Image.fromarray(array).save(handle, format=image_format)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+    with atomic_open(path, 'wb', durable=False) as handle:
+        Image.fromarray(array).save(handle, format=image_format)
