@@ -42,7 +42,7 @@ def metrics_option() -> list[str]:
         return []
     print('No pytorch-fid Inception weights available offline: FID is left out; mIoU and pixel accuracy come '
           "from the synthetic dataset's exact oracle segmenter.")
-    return ['--metrics', 'miou,swd']
+    return ['--metrics', 'miou,swd,texture']
 
 
 def run(script: str, args: list[str]) -> None:

@@ -1,4 +1,5 @@
-"""Metrics of generated images: FID, mIoU / pixel accuracy, SWD (see evaluation/README.md).
+"""Metrics of generated images: FID, mIoU / pixel accuracy, SWD, the built-in dataset's texture
+error (see evaluation/README.md).
 
 Two modes, named by the first word of the command line:
 
@@ -88,7 +89,7 @@ def overview() -> str:
     return (f'usage: {PROG} {MODEL} [--name NAME] [options of test.py] [metric options] [--out FILE]\n'
             f'       {PROG} {FOLDERS} --fake_dir DIR --real_dir DIR [--label_dir DIR] [--dataset_mode MODE]\n'
             f'                           [metric options] [--out FILE]\n\n'
-            f'Metrics of generated images: FID, mIoU / pixel accuracy, SWD. Prints a table and writes '
+            f'Metrics of generated images: FID, mIoU / pixel accuracy, SWD, texture error. Prints a table and writes '
             f'metrics.json\n(or --out FILE).\n\nmodes:\n'
             + described(MODEL, f'{MODES[MODEL]}: generates a split as test.py does (with the EMA generator when '
                                f'one was saved) and scores it in memory. Options: those of test.py (--name, '

@@ -120,8 +120,9 @@ def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) 
     parser.add_argument('--eval_batch_size', type=positive_int, default=8,
                         help='images per batch for the metric networks')
     parser.add_argument('--metrics', type=_checked(parse_metrics), default='auto',
-                        help=f"comma-separated subset of {', '.join(METRICS)} (miou includes pixel accuracy); "
-                             f"auto: every metric that applies to the dataset")
+                        help=f"comma-separated subset of {', '.join(METRICS)} (miou includes pixel accuracy; "
+                             f"texture: the texture error against the known textures of --dataset_mode synthetic, "
+                             f"with label maps); auto: every metric that applies to the dataset")
     if is_train:
         parser.add_argument('--eval_freq', type=_checked(parse_eval_freq), default='0',
                             help='evaluate on the validation split every N training images (e.g. 5000; counted '

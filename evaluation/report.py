@@ -2,7 +2,8 @@
 
 ``metrics.json`` holds the numbers as computed: ``fid``; ``miou`` and ``pixel_acc`` as fractions
 in [0,1] (the table shows percent, as papers do); ``swd`` (x1e3, mean over levels) and
-``swd_levels`` (x1e3, by level height); ``num_images``; and ``info`` on how they were obtained.
+``swd_levels`` (x1e3, by level height); ``texture_error`` (0 = the real textures, 1 = flat) and
+``texture_error_classes`` (by class name); ``num_images``; and ``info`` on how they were obtained.
 """
 import errno
 import json
@@ -27,6 +28,10 @@ def _rows(results: dict) -> list[tuple[str, str]]:
         rows.append(('SWD (x1e3, mean)', f"{results['swd']:.2f}"))
         for height, value in results.get('swd_levels', {}).items():
             rows.append((f'  SWD {height}px', f'{value:.2f}'))
+    if 'texture_error' in results:
+        rows.append(('texture error (1 = flat)', _fraction(results['texture_error'])))
+        for name, value in results.get('texture_error_classes', {}).items():
+            rows.append((f'  texture {name}', _fraction(value)))
     if 'num_images' in results:
         rows.append(('images', str(results['num_images'])))
     return rows
@@ -34,6 +39,10 @@ def _rows(results: dict) -> list[tuple[str, str]]:
 
 def _percent(value: float) -> str:
     return 'n/a' if value is None or math.isnan(value) else f'{100 * value:.2f}%'
+
+
+def _fraction(value: float) -> str:
+    return 'n/a' if value is None or math.isnan(value) else f'{value:.3f}'
 
 
 def format_table(results: dict) -> str:

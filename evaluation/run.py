@@ -55,12 +55,14 @@ def evaluate_folders(fake_dir: str, real_dir: str, label_dir: Optional[str] = No
 
 
 def _used_label_dir(settings: EvalSettings, dataset_mode: Optional[str], label_dir: Optional[str]) -> Optional[str]:
-    """``label_dir`` when mIoU will be computed, else None (with a warning when one was given,
-    so that label files nobody scores need not pair up)."""
+    """``label_dir`` when mIoU or the texture error will be computed, else None (with a warning
+    when one was given, so that label files nobody scores need not pair up)."""
     metrics = resolve_metrics(settings, dataset_mode, have_labels=bool(label_dir))
-    if 'miou' in metrics and not label_dir:
-        raise UserError('mIoU needs the label maps: give --label_dir (label files named like the generated images)')
-    if 'miou' not in metrics and label_dir:
+    readers = [name for metric, name in (('miou', 'mIoU'), ('texture', 'the texture error')) if metric in metrics]
+    if readers and not label_dir:
+        raise UserError(f"{' and '.join(readers)} need{'s' if len(readers) == 1 else ''} the label maps: give "
+                        f"--label_dir (label files named like the generated images)")
+    if not readers and label_dir:
         warnings.warn(f"--label_dir '{printable(label_dir)}' is not used: {_why_no_miou(settings, dataset_mode)}")
         return None
     return label_dir
@@ -68,7 +70,7 @@ def _used_label_dir(settings: EvalSettings, dataset_mode: Optional[str], label_d
 
 def _why_no_miou(settings: EvalSettings, dataset_mode: Optional[str]) -> str:
     if settings.metrics:
-        return 'mIoU is not in --metrics'
+        return 'neither mIoU nor texture is in --metrics'
     if dataset_mode is None:
         return 'mIoU needs --dataset_mode'
     return f'no segmenter for --dataset_mode {dataset_mode}'

@@ -7,8 +7,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-METRICS = ('fid', 'miou', 'swd')  # 'miou' also yields pixel accuracy
+METRICS = ('fid', 'miou', 'swd', 'texture')  # 'miou' also yields pixel accuracy
 SWD_DATASETS = ('celebahq', 'deepfashion', 'synthetic')  # where the literature reports SWD
+TEXTURE_DATASETS = ('synthetic',)  # where every class's texture is known (data/synthetic.py)
 # pytorch-fid's Inception blocks by feature size (InceptionV3.BLOCK_INDEX_BY_DIM); written out so
 # that the options can offer them without importing pytorch-fid (a test checks they still agree)
 FID_DIMS = (64, 192, 768, 2048)
@@ -34,10 +35,13 @@ class EvalSettings:
 def applicable_metrics(dataset_mode: Optional[str], have_labels: bool, has_segmenter: bool) -> tuple[str, ...]:
     """The metrics reported by default: FID always; mIoU / pixel accuracy when there are label
     maps and a segmenter for the dataset; SWD where papers report it (CelebA-HQ, DeepFashion,
-    the built-in dataset) and for plain folders without a dataset mode."""
+    the built-in dataset) and for plain folders without a dataset mode; the texture error
+    with label maps of the built-in dataset, whose textures are known."""
     metrics = ['fid']
     if have_labels and has_segmenter:
         metrics.append('miou')
     if dataset_mode is None or dataset_mode in SWD_DATASETS:
         metrics.append('swd')
+    if have_labels and dataset_mode in TEXTURE_DATASETS:
+        metrics.append('texture')
     return tuple(metrics)

@@ -11,8 +11,9 @@ evaluation front end use.
 
 Images are (B,3,H,W) float in [-1,1] (or uint8); ``label`` is the data loader's label tensor,
 read by the dataset mode's label convention (:mod:`evaluation.labels`) as label files are.
+mIoU and the texture error (built-in dataset only) need it.
 """
-from typing import Callable, Iterable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -23,9 +24,12 @@ from evaluation.fid import ActivationSet, FIDStats, fid_from_stats, load_incepti
 from evaluation.images import printable, to_uint8
 from evaluation.labels import LabelConvention, dataset_target, label_convention
 from evaluation.segmenters import Segmenter, SegmenterSettings, build_segmenter, has_segmenter, require_segmenter
-from evaluation.settings import METRICS, EvalSettings, applicable_metrics
+from evaluation.settings import METRICS, TEXTURE_DATASETS, EvalSettings, applicable_metrics
 from evaluation.swd import FAKE, REAL, PatchSet, swd_between
 from util.errors import DatasetError, UserError
+
+if TYPE_CHECKING:
+    from evaluation.texture import TextureError
 
 Device = Union[str, torch.device]
 
@@ -42,15 +46,16 @@ class MetricSuite:
         self.dataset_mode = dataset_mode
         self.metrics = tuple(metrics)
         # the cheap checks first, so that a bad option does not wait for Inception to load
-        if 'miou' in metrics:
-            require_segmenter(dataset_mode)
+        _require_applicable(metrics, dataset_mode)
         if 'fid' in metrics:
             fid_cache.check_cache_dir(settings.fid_cache_dir)
         self.inception = load_inception(settings.fid_weights, settings.fid_dims, device) if 'fid' in metrics else None
         self.segmenter: Optional[Segmenter] = None
-        self.labels: Optional[LabelConvention] = None  # the dataset mode's label values -> segmenter classes
+        self.labels: Optional[LabelConvention] = None  # the dataset mode's label values -> class indices
         if 'miou' in metrics:
             self.segmenter, self.labels = _segmentation(settings, dataset_mode, device)
+        elif 'texture' in metrics:
+            self.labels = _texture_labels(dataset_mode)
 
     @classmethod
     def for_dataset(cls, settings: EvalSettings, dataset_mode: Optional[str], have_labels: bool,
@@ -91,11 +96,31 @@ class MetricSuite:
 
 def resolve_metrics(settings: EvalSettings, dataset_mode: Optional[str], have_labels: bool) -> tuple[str, ...]:
     """``settings.metrics``, or else every metric that applies to the dataset; asking for mIoU
-    where there is no segmenter is the same error on every path."""
+    where there is no segmenter, or for the texture error on another dataset, is the same
+    error on every path."""
     metrics = settings.metrics or applicable_metrics(dataset_mode, have_labels, has_segmenter(dataset_mode))
+    _require_applicable(metrics, dataset_mode)
+    return tuple(metrics)
+
+
+def _require_applicable(metrics: Sequence[str], dataset_mode: Optional[str]) -> None:
     if 'miou' in metrics:
         require_segmenter(dataset_mode)
-    return tuple(metrics)
+    if 'texture' in metrics and dataset_mode not in TEXTURE_DATASETS:
+        given = f'--dataset_mode {dataset_mode}' if dataset_mode else 'images without --dataset_mode'
+        raise UserError(f"the texture error needs the built-in dataset's known textures (--dataset_mode "
+                        f"{' or '.join(TEXTURE_DATASETS)}), not {given}; leave texture out of --metrics")
+
+
+def _texture_labels(dataset_mode: Optional[str]) -> LabelConvention:
+    """The built-in dataset's labels are its class indices, as for its oracle segmenter."""
+    from data.synthetic import NUM_CLASSES  # the data package is heavy: only imported when the metric is asked for
+    return label_convention(dataset_mode, NUM_CLASSES)
+
+
+def _texture_error() -> 'TextureError':
+    from evaluation.texture import TextureError  # imports the data package, as above
+    return TextureError()
 
 
 def _segmentation(settings: EvalSettings, dataset_mode: Optional[str],
@@ -125,44 +150,55 @@ class MetricRun:
         swd = 'swd' in suite.metrics
         self.real_patches = PatchSet(seed, REAL) if swd else None
         self.fake_patches = PatchSet(seed, FAKE) if swd else None
+        self.texture = _texture_error() if 'texture' in suite.metrics else None
         self.count = 0
         self._real_stats: Optional[FIDStats] = reference
 
     @property
     def needs_reals(self) -> bool:
-        return self.real_acts is not None or self.real_patches is not None
+        return self.real_acts is not None or self.real_patches is not None or self.texture is not None
 
     def add(self, fake: torch.Tensor, real: Optional[torch.Tensor] = None, label: Optional[torch.Tensor] = None,
             target: Optional[torch.Tensor] = None) -> None:
         """One batch: generated images, their real images (needed when :attr:`needs_reals`),
-        and for mIoU either ``label`` (the data loader's label tensor) or ``target`` ((B,H,W)
-        class indices, -1 = not scored)."""
+        and for mIoU and the texture error either ``label`` (the data loader's label tensor) or
+        ``target`` ((B,H,W) class indices, -1 = not scored)."""
         fake = to_uint8(fake)
         if self.needs_reals:
             if real is None:
-                raise ValueError('this run needs the real images (FID reference or SWD)')
+                raise ValueError('this run needs the real images (FID reference, SWD or texture)')
             real = to_uint8(real)
         if self.fake_acts is not None:
             self.fake_acts.add(fake)
         if self.real_acts is not None:
             self.real_acts.add(real)
+        if self.suite.labels is not None:
+            target = self._target(label, target)
         if self.confusion is not None:
-            self._add_segmentation(fake, label, target)
+            self._add_segmentation(fake, target)
         if self.real_patches is not None:
             self.real_patches.add(real)
             self.fake_patches.add(fake)
+        if self.texture is not None:
+            self.texture.add(fake, real, target)
         self.count += fake.shape[0]
 
-    def _add_segmentation(self, fake: torch.Tensor, label: Optional[torch.Tensor],
-                          target: Optional[torch.Tensor]) -> None:
-        if target is None:
-            if label is None:
-                raise ValueError('mIoU needs the label maps (label= or target=)')
-            try:
-                target = dataset_target(self.suite.labels, label)
-            except ValueError as exc:  # the loader's values do not fit the mode's convention
-                raise DatasetError(f"the data loader's labels of --dataset_mode {self.suite.dataset_mode}: "
-                                   f"{exc}; check --label_nc") from None
+    def _target(self, label: Optional[torch.Tensor], target: Optional[torch.Tensor]) -> torch.Tensor:
+        """(B,H,W) class indices, -1 = not scored: ``target``, or the loader's ``label`` read by
+        the dataset mode's convention."""
+        if target is not None:
+            return torch.as_tensor(target)
+        if label is None:
+            users = [name for name, used in (('mIoU', self.confusion), ('the texture error', self.texture)) if used]
+            raise ValueError(f"{' and '.join(users)} need{'s' if len(users) == 1 else ''} the label maps "
+                             f"(label= or target=)")
+        try:
+            return dataset_target(self.suite.labels, label)
+        except ValueError as exc:  # the loader's values do not fit the mode's convention
+            raise DatasetError(f"the data loader's labels of --dataset_mode {self.suite.dataset_mode}: "
+                               f"{exc}; check --label_nc") from None
+
+    def _add_segmentation(self, fake: torch.Tensor, target: torch.Tensor) -> None:
         predicted = self.suite.segmenter(fake)
         if tuple(target.shape) != tuple(predicted.shape):
             raise ValueError(f"label maps {tuple(target.shape)} do not match the images {tuple(predicted.shape)}")
@@ -177,8 +213,8 @@ class MetricRun:
         return self._real_stats
 
     def results(self) -> dict:
-        """{'fid', 'miou', 'pixel_acc', 'swd', 'swd_levels'} for the metrics of the suite, and
-        'num_images'."""
+        """{'fid', 'miou', 'pixel_acc', 'swd', 'swd_levels', 'texture_error',
+        'texture_error_classes'} for the metrics of the suite, and 'num_images'."""
         out: dict = {}
         if self.fake_acts is not None:
             out['fid'] = fid_from_stats(self.fake_acts.stats(), self.real_stats)
@@ -187,5 +223,7 @@ class MetricRun:
             out['pixel_acc'] = self.confusion.pixel_accuracy()
         if self.real_patches is not None:
             out.update(swd_between(self.real_patches, self.fake_patches, self.suite.settings.swd_seed).as_dict())
+        if self.texture is not None:
+            out.update(self.texture.results())
         out['num_images'] = self.count
         return out

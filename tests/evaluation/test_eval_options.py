@@ -68,7 +68,8 @@ def test_metrics_that_apply_by_dataset():
     assert applicable_metrics('ade20k', have_labels=False, has_segmenter=True) == ('fid',)
     assert applicable_metrics('cityscapes', have_labels=True, has_segmenter=False) == ('fid',)
     assert applicable_metrics('celebahq', have_labels=True, has_segmenter=False) == ('fid', 'swd')
-    assert applicable_metrics('synthetic', have_labels=True, has_segmenter=True) == ('fid', 'miou', 'swd')
+    assert applicable_metrics('synthetic', have_labels=True, has_segmenter=True) == ('fid', 'miou', 'swd', 'texture')
+    assert applicable_metrics('synthetic', have_labels=False, has_segmenter=True) == ('fid', 'swd')
     assert applicable_metrics(None, have_labels=False, has_segmenter=False) == ('fid', 'swd')
 
 
