@@ -1,0 +1,483 @@
+"""A trained run's generator as a deployable model: ONNX or TorchScript (``export.py``).
+
+The exported model is the generator alone:
+
+- input ``semantics``: float32 (B, C, H, W), the tensor :class:`models.input_encoding.InputEncoder`
+  gives the generator: the one-hot label map (``--label_nc`` classes, + 1 with
+  ``--contain_dontcare_label``), then the instance-edge map channel when the run used instance
+  maps; DeepFashion's dense pose map as it is;
+- input ``z`` (``--use_vae`` runs only): float32 (B, ``--z_dim``), the style code; N(0, 1) draws a
+  random style (the image encoder is not exported);
+- output ``image``: float32 (B, 3, H, W) in [-1, 1].
+
+The batch size is free; height and width are the run's (``--crop_size`` by ``--crop_size /
+--aspect_ratio``). The generator is the one test.py uses: the EMA copy when training saved one,
+unless ``--no_ema``. Before anything is written the exported model is run on random label maps at
+each ``--batch_check`` size and compared with the PyTorch generator in eval mode; a difference
+above ``--tolerance`` (1e-4) stops with one line and writes nothing.
+
+ONNX goes through torch's TorchScript-based exporter (``dynamo=False``): it needs the ``onnx``
+package only, works offline and handles this generator; the newer torch.export-based exporter
+would also need ``onnxscript``. TorchScript uses ``torch.jit.trace``.
+"""
+import argparse
+import copy
+import io
+import json
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils import parametrize
+from torch.nn.utils.spectral_norm import SpectralNorm
+
+import models
+from models import networks
+from models.input_encoding import get_edges, one_hot
+from options import opt_file
+from options.base_options import BaseOptions, OptionParser
+from options.channels import label_channels
+from runs import layout, networks as network_files
+from util.errors import OptionError, UserError
+from util.fileio import atomic_write_bytes
+
+FORMATS = {'onnx': '.onnx', 'torchscript': '.pt'}
+TOLERANCE = 1e-4
+# 17 is read by every current runtime (onnxruntime, TensorRT, OpenVINO...) and has every op used here
+DEFAULT_OPSET = 17
+MIN_OPSET = 11  # Resize to a computed size (SPADE's nearest resizing of the label map) needs 11
+DENSE_LABELS = {'deepfashion'}  # dataset modes whose label is a dense float map, not class indices
+TRACE_BATCH = 2  # traced at a size that --batch_check's default (1,3) does not hold: the checks prove it is free
+METADATA_KEY, METADATA_FILE = 'spade_export', 'spade_export.json'
+# options of this command, never taken from the run's opt.json
+EXPORT_CONTROL = frozenset({'format', 'output', 'opset', 'batch_check', 'tolerance', 'no_ema', 'which_epoch'})
+# options that do not change the exported generator: accepted, not listed by --help
+HIDDEN = frozenset({'gpu_ids', 'model', 'norm_D', 'norm_E', 'phase', 'seed', 'batchSize', 'preprocess_mode',
+                    'load_size', 'preprocess_fix', 'dataroot', 'serial_batches', 'no_flip', 'nThreads',
+                    'max_dataset_size', 'load_from_opt_file', 'cache_filelist_write', 'cache_filelist_read',
+                    'display_winsize', 'init_type', 'init_variance', 'nef', 'dataset_mode'})
+HELP = ('-h', '--help')
+
+
+class ExportError(UserError):
+    """An export that failed, does not match PyTorch, or cannot be written."""
+
+
+# ----------------------------------------------------------------------------- options
+class ExportOptions(BaseOptions):
+    """The run (``--name``, ``--checkpoints_dir``, ``--which_epoch``, ``--no_ema``) and the export's
+    own options; the generator's options come from the run's ``opt.json`` (or SPADE's ``opt.txt``),
+    and one given on the command line overrides the saved value, as with test.py's
+    ``--load_from_opt_file``."""
+    is_train = False
+
+    def initialize(self, parser: OptionParser) -> OptionParser:
+        super().initialize(parser)
+        parser.description = ("Export a trained run's generator as ONNX or TorchScript and check it against "
+                              "PyTorch. The generator's options (--netG, --ngf, --label_nc, --crop_size, "
+                              "--use_vae...) are read from the run's opt.json; give one only to override it.")
+        parser.add_argument('--which_epoch', type=str, default='latest',
+                            help='which epoch to export: "latest", an epoch number, "best"...')
+        parser.add_argument('--no_ema', action='store_true',
+                            help='export the raw generator even where training saved an EMA copy '
+                                 '(<epoch>_net_G_ema.pth)')
+        parser.add_argument('--format', type=str, default='onnx', choices=tuple(FORMATS),
+                            help='onnx (run with onnxruntime) or torchscript (run with torch.jit.load)')
+        parser.add_argument('--output', type=str, default=None,
+                            help='the file to write [default: checkpoints_dir/name/export/<G or G_ema>_<which_epoch>'
+                                 '.onnx, .pt for torchscript]')
+        parser.add_argument('--opset', type=int, default=DEFAULT_OPSET,
+                            help=f'ONNX opset version ({MIN_OPSET} to {max_opset()})')
+        parser.add_argument('--batch_check', type=str, default='1,3',
+                            help='batch sizes at which the exported model is compared with PyTorch, comma-separated')
+        parser.add_argument('--tolerance', type=float, default=TOLERANCE,
+                            help='largest max-abs difference from PyTorch accepted (float32, images in [-1, 1])')
+        parser.set_defaults(gpu_ids='-1')  # exported and checked on the CPU
+        return parser
+
+    def gather_options(self, argv: Sequence[str]) -> tuple[argparse.Namespace, OptionParser]:
+        """As test.py with ``--load_from_opt_file``, except that the run must exist and that no
+        dataset option setter runs (a dataset's required options, e.g. ``--label_dir``, do not
+        concern the generator)."""
+        parser = self.initialize(OptionParser(argv, prog=self.prog()))
+        seen = parser.peek()
+        saved = {} if any(arg in HELP for arg in argv) else saved_options(seen)
+        opt_file.apply_saved_defaults(parser, saved)
+        models.get_option_setter(parser.peek().model)(parser, self.is_train)
+        opt_file.apply_saved_defaults(parser, saved)  # over the setters' defaults (e.g. SPADE's --norm_G)
+        for action in parser._actions:  # argparse has no public way to hide an option
+            if action.dest in HIDDEN:
+                action.help = argparse.SUPPRESS
+        parser.add_argument('-h', '--help', action='help', help='show this help message and exit')
+        return parser.parse_args(parser.argv), parser
+
+    def adjust(self, opt: argparse.Namespace) -> None:
+        opt.gpu_ids = []
+        opt.batch_check = parse_batch_sizes(opt.batch_check)
+        if not MIN_OPSET <= opt.opset <= max_opset():
+            raise OptionError(f'--opset {opt.opset} is not supported: choose {MIN_OPSET} to {max_opset()}')
+        if not opt.tolerance > 0:
+            raise OptionError(f'--tolerance must be > 0, got {opt.tolerance}')
+        opt.output = opt.output or default_output(opt)
+        check_output_path(opt.output, FORMATS[opt.format])
+
+    def prog(self) -> str:
+        return 'export.py'
+
+
+def saved_options(seen: argparse.Namespace) -> dict:
+    """The run's saved options, after checking that the run and the epoch's generator exist."""
+    layout.check_generator_exists(seen)
+    if not any(os.path.isfile(layout.file_in(seen, name)) for name in (layout.OPTIONS_JSON, layout.OPTIONS_TEXT)):
+        raise OptionError(f'{layout.file_in(seen, layout.OPTIONS_JSON)} not found: export.py reads the generator\'s '
+                          'options from the opt.json (or opt.txt) that train.py writes beside the checkpoints')
+    return {k: v for k, v in opt_file.load_json(seen).items() if k not in EXPORT_CONTROL}
+
+
+def max_opset() -> int:
+    from torch.onnx._constants import ONNX_MAX_OPSET  # the TorchScript-based exporter's limit
+    return ONNX_MAX_OPSET
+
+
+def parse_batch_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in str(text).split(',') if part.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise OptionError(f"--batch_check must be batch sizes >= 1 separated by commas, e.g. 1,3; got '{text}'")
+    return list(dict.fromkeys(sizes))
+
+
+def default_output(opt: argparse.Namespace) -> str:
+    label = layout.inference_generator_label(opt, opt.which_epoch)
+    return os.path.join(layout.run_dir(opt), 'export', f'{label}_{opt.which_epoch}{FORMATS[opt.format]}')
+
+
+def check_output_path(path: str, extension: str = '.onnx') -> None:
+    """Refuse, before the export, an output that is a folder or lies under a file."""
+    if path.endswith(('/', os.sep)) or os.path.isdir(path):
+        example = os.path.join(path, 'G' + extension)
+        raise OptionError(f'--output {path} is a folder; give the file to write, e.g. {example}')
+    current = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(current) and os.path.dirname(current) != current:
+        current = os.path.dirname(current)
+    if not os.path.isdir(current):
+        raise OptionError(f'--output {path}: {current} is a file, not a folder; choose another --output')
+
+
+# ----------------------------------------------------------------------------- the model
+@dataclass
+class ModelSpec:
+    """What the exported model takes and gives."""
+    label_nc: int
+    label_channels: int      # label_nc (+ 1 dontcare)
+    dontcare: bool
+    instance: bool           # one more input channel: the instance-edge map
+    dense: bool              # the label is a dense float map (DeepFashion's poses), not class indices
+    z_dim: Optional[int]     # the style input's size (--use_vae), else None
+    height: int
+    width: int
+    out_channels: int = 3
+
+    @property
+    def channels(self) -> int:
+        return self.label_channels + int(self.instance)
+
+    @property
+    def input_names(self) -> list[str]:
+        return ['semantics'] + (['z'] if self.z_dim else [])
+
+    def shapes(self) -> str:
+        """'semantics (B, C, H, W)[, z (B, Z)]; output: image (B, 3, H, W) in [-1, 1]'."""
+        size = f'{self.height}, {self.width}'
+        inputs = f'semantics (B, {self.channels}, {size})' + (f', z (B, {self.z_dim})' if self.z_dim else '')
+        return f'inputs: {inputs}; output: image (B, {self.out_channels}, {size}) in [-1, 1]'
+
+    def metadata(self) -> dict:
+        """What the file records about its inputs (ONNX metadata / a TorchScript extra file)."""
+        return {'inputs': self.input_names, 'output': 'image', 'height': self.height, 'width': self.width,
+                'channels': self.channels, 'label_nc': self.label_nc, 'contain_dontcare_label': self.dontcare,
+                'instance_edges': self.instance, 'dense_label': self.dense, 'z_dim': self.z_dim}
+
+    @staticmethod
+    def from_opt(opt: argparse.Namespace) -> 'ModelSpec':
+        width = opt.crop_size
+        return ModelSpec(label_nc=opt.label_nc, label_channels=label_channels(opt),
+                         dontcare=bool(opt.contain_dontcare_label), instance=not opt.no_instance,
+                         dense=getattr(opt, 'dataset_mode', None) in DENSE_LABELS,
+                         z_dim=opt.z_dim if opt.use_vae else None, height=round(width / opt.aspect_ratio), width=width)
+
+
+class ExportableGenerator(nn.Module):
+    """``forward(semantics[, z]) -> image``: the generator with z as an input, not a sample."""
+
+    def __init__(self, netG: nn.Module) -> None:
+        super().__init__()
+        self.netG = netG
+
+    def forward(self, semantics: torch.Tensor, z: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.netG(semantics, z=z)
+
+
+def load_generator(opt: argparse.Namespace, log: Callable[[str], None] = print) -> tuple[nn.Module, str, str]:
+    """(the generator in eval mode, its label G or G_ema, its file), as test.py loads it."""
+    layout.check_generator_exists(opt)
+    folder, tag = layout.run_dir(opt), opt.which_epoch
+    label = layout.inference_generator_label(opt, tag)
+    path = layout.network_file(folder, tag, label)
+    if label == 'G_ema':
+        log(f'using the EMA generator {path} (--no_ema for the raw one)')
+    netG = networks.define_G(opt, verbose=False)
+    network_files.load(netG, path, label)
+    return netG.eval(), label, path
+
+
+def prepare_for_export(netG: nn.Module) -> ExportableGenerator:
+    """An eval-mode copy of ``netG`` computing the same function with plain layers:
+
+    - spectral norm is baked in: in eval mode the weight is ``weight_orig / sigma`` with sigma from
+      the stored u and v (no power iteration), so it is fixed; the copy holds that weight, as
+      ``remove_spectral_norm`` computes it;
+    - a parameter-free batch or instance norm gets an explicit unit scale and zero shift: the ONNX
+      exporter needs the channel count to make them itself, which it loses after the VAE's reshape
+      with a free batch size (same arithmetic, checked against the original by the export check).
+    """
+    net = copy.deepcopy(netG).eval()
+    for module in net.modules():
+        for hook in list(module._forward_pre_hooks.values()):
+            if isinstance(hook, SpectralNorm):
+                torch.nn.utils.remove_spectral_norm(module, hook.name)
+        if parametrize.is_parametrized(module):  # parametrizations.spectral_norm & co
+            for name in list(module.parametrizations):
+                parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+        if isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)) \
+                and not module.affine:
+            module.affine = True
+            module.weight = nn.Parameter(torch.ones(module.num_features), requires_grad=False)
+            module.bias = nn.Parameter(torch.zeros(module.num_features), requires_grad=False)
+    for parameter in net.parameters():
+        parameter.requires_grad_(False)
+    return ExportableGenerator(net).eval()
+
+
+def random_inputs(spec: ModelSpec, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """Random label maps (and instance maps, z) encoded as :class:`InputEncoder` encodes a batch."""
+    shape = (batch, 1, spec.height, spec.width)
+    if spec.dense:
+        semantics = torch.rand(batch, spec.label_channels, spec.height, spec.width, generator=generator)
+    else:
+        semantics = one_hot(torch.randint(0, spec.label_channels, shape, generator=generator), spec.label_channels)
+    if spec.instance:
+        # objects of a few pixels, so that the edge map has both edges and insides
+        coarse = torch.randint(0, 8, (batch, 1, max(1, spec.height // 4), max(1, spec.width // 4)),
+                               generator=generator)
+        instance = F.interpolate(coarse.float(), size=shape[2:], mode='nearest').long()
+        semantics = torch.cat((semantics, get_edges(instance)), dim=1)
+    if spec.z_dim:
+        return semantics, torch.randn(batch, spec.z_dim, generator=generator)
+    return (semantics,)
+
+
+# ----------------------------------------------------------------------------- the formats
+def to_onnx(model: ExportableGenerator, example: tuple, spec: ModelSpec, opset: int, metadata: dict) -> bytes:
+    try:
+        import onnx
+    except ImportError:
+        raise ExportError('--format onnx needs the onnx and onnxruntime packages: pip install onnx onnxruntime')
+    buffer = io.BytesIO()
+    names = spec.input_names
+    with warnings.catch_warnings():
+        # dynamo=False: the TorchScript-based exporter, which torch marks deprecated but keeps; it works
+        # offline with the onnx package alone and handles this generator, where the torch.export-based
+        # one would also need onnxscript (see the module docstring)
+        warnings.simplefilter('ignore', DeprecationWarning)
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)
+        warnings.filterwarnings('ignore', message='Constant folding')  # an optimisation skipped, not an error
+        # instance norm always normalises with the image's own statistics, as in PyTorch's eval mode
+        warnings.filterwarnings('ignore', message='ONNX export mode is set to TrainingMode.EVAL')
+        torch.onnx.export(model, example, buffer, dynamo=False, input_names=names, output_names=['image'],
+                          opset_version=opset, dynamic_axes={name: {0: 'batch'} for name in names + ['image']})
+    proto = onnx.load_model_from_string(buffer.getvalue())
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(metadata, sort_keys=True)
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def run_onnx(payload: bytes, spec: ModelSpec) -> Callable[..., torch.Tensor]:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ExportError('--format onnx checks the model with onnxruntime: pip install onnxruntime')
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # errors only
+    session = onnxruntime.InferenceSession(payload, options, providers=['CPUExecutionProvider'])
+
+    def run(*inputs: torch.Tensor) -> torch.Tensor:
+        feed = {name: tensor.numpy() for name, tensor in zip(spec.input_names, inputs)}
+        return torch.from_numpy(session.run(['image'], feed)[0])
+    return run
+
+
+def to_torchscript(model: ExportableGenerator, example: tuple, spec: ModelSpec, opset: int, metadata: dict) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # torch marks TorchScript deprecated in favour of torch.export, whose files need torch of the same
+        # version to run; TorchScript files run with torch.jit.load (and libtorch), which is what is asked here
+        warnings.simplefilter('ignore', FutureWarning)
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)
+        traced = torch.jit.trace(model, example, check_trace=False)  # checked below, at other batch sizes
+        torch.jit.save(traced, buffer, _extra_files={METADATA_FILE: json.dumps(metadata, sort_keys=True)})
+    return buffer.getvalue()
+
+
+def run_torchscript(payload: bytes, spec: ModelSpec) -> Callable[..., torch.Tensor]:
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', FutureWarning)  # see to_torchscript
+        loaded = torch.jit.load(io.BytesIO(payload), map_location='cpu').eval()
+
+    def run(*inputs: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return loaded(*inputs)
+    return run
+
+
+EXPORTERS = {'onnx': (to_onnx, run_onnx), 'torchscript': (to_torchscript, run_torchscript)}
+
+
+# ----------------------------------------------------------------------------- the command
+@dataclass
+class ExportResult:
+    path: str
+    format: str
+    label: str                  # G or G_ema
+    source: str                 # the generator file
+    spec: ModelSpec
+    differences: dict = field(default_factory=dict)  # batch size -> max abs difference from PyTorch
+
+    def summary(self, tolerance: float) -> str:
+        each = ', '.join(f'batch {b}: {d:.2e}' for b, d in self.differences.items())
+        return f'max abs difference from PyTorch (float32): {each} (tolerance {tolerance:g})'
+
+
+def export_run(opt: argparse.Namespace, log: Callable[[str], None] = print) -> ExportResult:
+    """Exports the run's generator to ``opt.output`` once it matches PyTorch at ``opt.batch_check``."""
+    netG, label, source = load_generator(opt, log)
+    spec = ModelSpec.from_opt(opt)
+    metadata = {'generator': os.path.basename(source), 'name': opt.name, 'which_epoch': opt.which_epoch}
+    what = f'the generator of {opt.name} (--netG {opt.netG} --norm_G {opt.norm_G}{" --use_vae" if opt.use_vae else ""})'
+    payload, run = export_generator(netG, spec, opt.format, opt.opset, metadata, what, seed=opt.seed)
+    result = ExportResult(opt.output, opt.format, label, source, spec)
+    for batch, difference, inputs in compare(netG, run, spec, opt.batch_check, seed=opt.seed + 1):
+        result.differences[batch] = difference
+        if not difference <= opt.tolerance:  # also catches NaN
+            own = float32_error(netG, inputs)
+            raise ExportError(f'the exported {opt.format} model differs from PyTorch by {difference:.3g} (max abs) '
+                              f'at batch {batch}, more than --tolerance {opt.tolerance:g}; nothing was written to '
+                              f'{opt.output} (PyTorch\'s own float32 result is {own:.2g} from float64 there: when the '
+                              f'two are of one order the gap is float32 rounding, and a larger --tolerance is safe)')
+    write_file(opt.output, payload)
+    return result
+
+
+def export_generator(netG: nn.Module, spec: ModelSpec, fmt: str, opset: int = DEFAULT_OPSET,
+                     metadata: Optional[dict] = None, what: str = 'the generator',
+                     seed: int = 0) -> tuple[bytes, Callable[..., torch.Tensor]]:
+    """(the file's bytes, a function running them on tensors) for ``netG`` in eval mode.
+    Sets ``spec.out_channels``; an exporter or runtime failure becomes one :class:`ExportError` line."""
+    model = prepare_for_export(netG)
+    example = random_inputs(spec, TRACE_BATCH, torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        spec.out_channels = model(*example).shape[1]
+    metadata = dict(spec.metadata(), **(metadata or {}))
+    write, load = EXPORTERS[fmt]
+    try:
+        payload = write(model, example, spec, opset, metadata)
+        return payload, load(payload, spec)
+    except UserError:
+        raise
+    except Exception as exc:  # the exporter or the runtime refusing this network: say which, in one line
+        raise ExportError(f'--format {fmt} cannot export {what}: {type(exc).__name__}: {first_line(exc)}') from exc
+
+
+def compare(netG: nn.Module, run: Callable[..., torch.Tensor], spec: ModelSpec, batches: Sequence[int],
+            seed: int = 1) -> Iterator[tuple[int, float, tuple]]:
+    """(batch size, max abs difference between ``run`` and ``netG`` in eval mode, the random inputs)."""
+    generator = torch.Generator().manual_seed(seed)
+    netG.eval()
+    for batch in batches:
+        inputs = random_inputs(spec, batch, generator)
+        with torch.no_grad():
+            expected = netG(inputs[0], z=inputs[1] if spec.z_dim else None)
+        got = run(*inputs)
+        if got.shape != expected.shape:
+            raise ExportError(f'the exported model gives shape {tuple(got.shape)} for batch {batch}, '
+                              f'PyTorch {tuple(expected.shape)}')
+        yield batch, (got.float() - expected.float()).abs().max().item(), inputs
+
+
+def float32_error(netG: nn.Module, inputs: tuple) -> float:
+    """How far PyTorch's float32 generator is from its float64 copy on ``inputs``: the scale of the
+    rounding differences that any other float32 implementation may show."""
+    precise = copy.deepcopy(netG).double().eval()
+    with torch.no_grad():
+        single = netG(inputs[0], z=inputs[1] if len(inputs) > 1 else None)
+        double = precise(inputs[0].double(), z=inputs[1].double() if len(inputs) > 1 else None)
+    return (single.double() - double).abs().max().item()
+
+
+def write_file(path: str, payload: bytes) -> None:
+    try:
+        atomic_write_bytes(path, payload)
+    except OSError as exc:
+        raise ExportError(f'{path}: cannot write ({exc.strerror or exc}); choose another --output') from exc
+
+
+def first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0][:300] if lines else '(no message)'
+
+
+# ----------------------------------------------------------------------------- how to run it
+def usage(result: ExportResult) -> str:
+    """A Python snippet that runs the exported file on a label map (and instance map) PNG."""
+    spec, path = result.spec, result.path
+    lines = ['import numpy as np', 'from PIL import Image']
+    lines += ['import onnxruntime as ort'] if result.format == 'onnx' else ['import torch']
+    lines += ['', f'H, W = {spec.height}, {spec.width}  # the size the model takes (only the batch size is free)']
+    if spec.dense:
+        lines += [f"semantics = np.load('semantics.npy').astype(np.float32)  # (1, {spec.label_channels}, H, W) "
+                  'pose map in [0, 1], drawn as data/deepfashion_dataset.py draws it']
+    else:
+        lines += ["label = np.array(Image.open('label.png').resize((W, H), Image.NEAREST)).astype(np.int64)"
+                  f'  # class indices 0..{spec.label_nc - 1}']
+        if spec.dontcare:
+            lines += [f"label[label == 255] = {spec.label_nc}  # 'dontcare' is the last channel"]
+        lines += [f'semantics = np.eye({spec.label_channels}, dtype=np.float32)[label].transpose(2, 0, 1)[None]'
+                  f'  # one-hot (1, {spec.label_channels}, H, W)']
+    if spec.instance:
+        lines += ["instance = np.array(Image.open('instance.png').resize((W, H), Image.NEAREST)).astype(np.int64)",
+                  'edge = np.zeros((H, W), bool)  # 1 where a pixel differs from a 4-neighbour',
+                  'across, down = instance[:, 1:] != instance[:, :-1], instance[1:, :] != instance[:-1, :]',
+                  'edge[:, 1:] |= across; edge[:, :-1] |= across; edge[1:, :] |= down; edge[:-1, :] |= down',
+                  'semantics = np.concatenate([semantics, edge[None, None].astype(np.float32)], axis=1)'
+                  f'  # (1, {spec.channels}, H, W)']
+    if spec.z_dim:
+        lines += [f'z = np.random.randn(1, {spec.z_dim}).astype(np.float32)  # the style: N(0, 1) draws a random one']
+    if result.format == 'onnx':
+        feed = ', '.join(f"'{name}': {name}" for name in spec.input_names)
+        lines += [f"session = ort.InferenceSession({path!r}, providers=['CPUExecutionProvider'])",
+                  f"image = session.run(['image'], {{{feed}}})[0]  # (1, {spec.out_channels}, H, W) in [-1, 1]"]
+    else:
+        args = ', '.join(f'torch.from_numpy({name})' for name in spec.input_names)
+        lines += [f'model = torch.jit.load({path!r}).eval()',
+                  'with torch.no_grad():',
+                  f'    image = model({args}).numpy()  # (1, {spec.out_channels}, H, W) in [-1, 1]']
+    pixels = 'image[0, 0]' if spec.out_channels == 1 else 'image[0].transpose(1, 2, 0)'
+    lines += [f"Image.fromarray((({pixels} + 1) / 2 * 255).clip(0, 255).astype(np.uint8)).save('synthesized.png')"]
+    return '\n'.join(lines)
