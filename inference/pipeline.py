@@ -19,8 +19,20 @@ results folder goes, a folder where a result image goes, a result that would ove
 While writing: no permission, a read-only or full disk. Images and the page are replaced through a
 temporary file and a rename, so a failed write keeps the previous file. A run that stops part-way
 (an error, Ctrl-C) keeps the results it finished, lists them on the page and says how many.
+
+Speed (see also README). ``--amp bf16`` (CPU or CUDA) or ``fp16`` (CUDA) runs the generator
+under autocast; ``--channels_last`` puts the networks and their input in channels-last memory;
+``--nThreads N`` loads batches in N worker processes; ``--write_threads N`` converts, encodes and
+writes the images on N background threads (:mod:`inference.writer`) while the generator runs
+the next batches, at most ``WRITE_QUEUE_BATCHES`` batches behind. Workers and the background
+writer never change a result file (same bytes, same page); a write error found by the writer is
+reported as above, with the results finished before it kept and listed. Reduced precision
+changes the images slightly. Channels-last is not bit-exact either: its convolution kernels (on
+the CPU and in cuDNN) add in another order, so a float32 value near the edge of a uint8 level
+can move by one (1 value in 18432 in the tests' tiny run).
 """
 import argparse
+import contextlib
 import errno
 import os
 from typing import Iterator, Optional, Sequence
@@ -31,12 +43,16 @@ from tqdm import tqdm
 
 import data
 from data.pix2pix_dataset import Sample
+from inference.writer import BackgroundWriter
+from models.objective import generate
 from models.pix2pix_model import Pix2PixModel
 from util import html, util
 from runs import layout
-from util.errors import DatasetError, UserError, user_message
+from util.errors import DatasetError, OptionError, UserError, user_message
 
 SHOW = 10  # how many runs or epochs a message lists
+AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+WRITE_QUEUE_BATCHES = 2  # batches the background writer may lag behind the generator
 # errno -> (what happened, what to do)
 WRITE_FAILURES = {
     errno.ENOSPC: ('the disk is full', 'free some space and run again'),
@@ -68,14 +84,56 @@ def visual_label(label: torch.Tensor, opt: argparse.Namespace) -> np.ndarray:
     return util.tensor2label(label, opt.label_nc + 2)
 
 
-def generated_batches(model: Pix2PixModel, loader, how_many: float) -> Iterator[tuple[dict, torch.Tensor]]:
+def model_device(model: torch.nn.Module) -> torch.device:
+    device = getattr(model, 'device', None)
+    if device is not None:
+        return torch.device(device)
+    return next(model.parameters()).device
+
+
+def autocast(model: torch.nn.Module, amp: str = 'none'):
+    """The generator's precision context: ``none`` (float32), ``bf16`` or ``fp16`` (CUDA only)."""
+    if amp in (None, 'none'):
+        return contextlib.nullcontext()
+    if amp not in AMP_DTYPES:
+        raise OptionError(f"--amp '{amp}' is unknown; choose one of none, bf16, fp16")
+    device = model_device(model)
+    if amp == 'fp16' and device.type != 'cuda':
+        raise OptionError('--amp fp16 needs a CUDA GPU (--gpu_ids); on the CPU use --amp bf16')
+    return torch.autocast(device.type, dtype=AMP_DTYPES[amp])
+
+
+def prepare_model(model: torch.nn.Module, channels_last: bool = False) -> torch.nn.Module:
+    """Evaluation mode, and channels-last weights with ``channels_last`` (in place)."""
+    model.eval()
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
+def generate_batch(model: Pix2PixModel, batch: dict, amp: str = 'none', channels_last: bool = False) -> torch.Tensor:
+    """The generator's images for a loader batch: ``model(batch, mode='inference')`` (SPADE's
+    call), under ``amp``'s autocast; with ``channels_last`` the encoded input is put in
+    channels-last memory first (the model should be too: :func:`prepare_model`)."""
+    with autocast(model, amp):
+        if not channels_last or not hasattr(model, 'preprocess_input'):
+            return model(batch, mode='inference')
+        semantics, real = model.preprocess_input(batch)
+        semantics = semantics.contiguous(memory_format=torch.channels_last)
+        real = real.contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            return generate(model.netG, model.netE, semantics, real)[0]
+
+
+def generated_batches(model: Pix2PixModel, loader, how_many: float, amp: str = 'none',
+                      channels_last: bool = False) -> Iterator[tuple[dict, torch.Tensor]]:
     """Yields (batch, generated images) until ``how_many`` samples, the last batch cut."""
     done = 0
     for batch in loader:
         if done >= how_many:
             break
         keep = int(min(len(batch['path']), how_many - done))
-        fake = model(batch, mode='inference')
+        fake = generate_batch(model, batch, amp, channels_last)
         batch = {k: (v[:keep] if (torch.is_tensor(v) and v.dim() > 0) or isinstance(v, list) else v)
                  for k, v in batch.items()}
         done += keep
@@ -85,8 +143,11 @@ def generated_batches(model: Pix2PixModel, loader, how_many: float) -> Iterator[
 def run_inference(opt: argparse.Namespace, model: Optional[Pix2PixModel] = None) -> str:
     """Generates the dataset's images and writes them with an index page; returns the folder.
 
+    Uses ``opt.amp``, ``opt.channels_last``, ``opt.nThreads`` and ``opt.write_threads`` when
+    present (a given ``model`` is converted to channels-last in place with the option).
     Raises :class:`UserError` for bad input or an unwritable output, and
     :class:`InferenceInterrupted` on Ctrl-C; both messages say what was written."""
+    amp, channels_last = getattr(opt, 'amp', 'none'), getattr(opt, 'channels_last', False)
     if model is None:
         layout.check_generator_exists(opt)
     torch.manual_seed(opt.seed)  # the VAE prior sample and any noise repeat for the same inputs
@@ -96,10 +157,12 @@ def run_inference(opt: argparse.Namespace, model: Optional[Pix2PixModel] = None)
     names = plan_outputs(dataset, web_dir, total)
     loader = data.create_dataloader(opt, dataset=dataset)
     model = model or Pix2PixModel(opt)
-    model.eval()
+    prepare_model(model, channels_last)
+    autocast(model, amp)  # an impossible precision is refused before anything is written
     webpage = open_page(web_dir, f'Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.which_epoch}')
-    writer = ResultWriter(webpage, names, opt, getattr(dataset, 'has_images', True))
-    write_all(writer, generated_batches(model, loader, opt.how_many), total)
+    writer = ResultWriter(webpage, names, opt, getattr(dataset, 'has_images', True),
+                          threads=getattr(opt, 'write_threads', 0))
+    write_all(writer, generated_batches(model, loader, opt.how_many, amp, channels_last), total)
     save_page(webpage, f'all {writer.written} result images were written')
     return web_dir
 
@@ -203,14 +266,33 @@ def _not_a_folder(folder: str) -> Optional[str]:
 
 # ---------------------------------------------------------------------- writing
 class ResultWriter:
-    """Saves each sample's images under its result name and adds the sample to the page."""
+    """Saves each sample's images under its result name and adds the sample to the page.
 
-    def __init__(self, webpage: html.HTML, names: dict[str, str], opt: argparse.Namespace, has_images: bool) -> None:
+    With ``threads`` > 0 the samples are converted and written on that many background threads
+    (:class:`inference.writer.BackgroundWriter`), at most ``max_pending`` samples behind
+    (default: ``WRITE_QUEUE_BATCHES`` batches); rows are still added in order, each once all its
+    images exist. Call :meth:`finish` after the last batch (it raises a late write error), or
+    :meth:`stop` after an error."""
+
+    def __init__(self, webpage: html.HTML, names: dict[str, str], opt: argparse.Namespace, has_images: bool,
+                 threads: int = 0, max_pending: Optional[int] = None) -> None:
         self.webpage, self.names, self.opt, self.has_images = webpage, names, opt, has_images
         self.owner: dict[str, str] = {}  # result name -> input path, against silent overwrites
         self.written = 0
+        self.kinds = ['input_label', 'synthesized_image'] + (['real_image'] if has_images else [])
+        self.background = None
+        if threads > 0:
+            if max_pending is None:
+                max_pending = WRITE_QUEUE_BATCHES * getattr(opt, 'batchSize', 1) + threads
+            self.background = BackgroundWriter(threads, max_pending, self.add_row)
 
     def save_batch(self, batch: dict, fake: torch.Tensor) -> None:
+        if self.background is not None:
+            for b, path in enumerate(batch['path']):
+                name = self.name_of(path)
+                real = batch['image'][b] if self.has_images else None
+                self.background.submit(name, self.convert_and_write, name, batch['label'][b], fake[b], real)
+            return
         synthesized = util.tensor2im(fake)
         real = util.tensor2im(batch['image']) if self.has_images else None
         for b, path in enumerate(batch['path']):
@@ -219,6 +301,14 @@ class ResultWriter:
                 visuals['real_image'] = real[b]
             self.save_sample(self.name_of(path), visuals)
 
+    def convert_and_write(self, name: str, label: torch.Tensor, fake: torch.Tensor,
+                          real: Optional[torch.Tensor]) -> None:
+        """One sample's images, from its tensors (a background job)."""
+        visuals = {'input_label': visual_label(label, self.opt), 'synthesized_image': util.tensor2im(fake)}
+        if real is not None:
+            visuals['real_image'] = util.tensor2im(real)
+        self.write_images(name, visuals)
+
     def name_of(self, path: str) -> str:
         name = self.names.get(path) or os.path.splitext(os.path.basename(path))[0]
         if self.owner.setdefault(name, path) != path:  # only reachable for datasets without a sample list
@@ -226,17 +316,36 @@ class ResultWriter:
         return name
 
     def save_sample(self, name: str, visuals: dict) -> None:
-        links = [f'{kind}/{name}.png' for kind in visuals]
-        for link, array in zip(links, visuals.values()):
-            target = os.path.join(self.webpage.get_image_dir(), link)
+        self.write_images(name, visuals)
+        # listed only once all its images exist, so a page saved after a stop shows complete rows
+        self.add_row(name, list(visuals))
+
+    def write_images(self, name: str, visuals: dict) -> None:
+        for kind, array in visuals.items():
+            target = os.path.join(self.webpage.get_image_dir(), f'{kind}/{name}.png')
             try:
                 util.save_image(array, target)
             except OSError as exc:
                 raise write_error(target, exc) from exc
-        # listed only once all its images exist, so a page saved after a stop shows complete rows
+
+    def add_row(self, name: str, kinds: Optional[Sequence[str]] = None) -> None:
+        links = [f'{kind}/{name}.png' for kind in (kinds or self.kinds)]
         self.webpage.add_header(name)
-        self.webpage.add_images(links, list(visuals), links, width=self.opt.display_winsize)
+        self.webpage.add_images(links, list(kinds or self.kinds), links, width=self.opt.display_winsize)
         self.written += 1
+
+    def finish(self) -> None:
+        """Waits for the background writes; raises the first write error."""
+        if self.background is not None:
+            self.background.finish()
+
+    def stop(self, cancel: bool = True) -> Optional[BaseException]:
+        """After an error or Ctrl-C: lets the background writes end (with ``cancel``, those not
+        started are dropped) and lists the finished samples; returns a write error met meanwhile
+        that was not raised yet, if any."""
+        if self.background is None:
+            return None
+        return self.background.stop(cancel)
 
     def partial_note(self, total: int) -> str:
         """Saves the page of the results finished so far; says what was written."""
@@ -255,13 +364,25 @@ def write_all(writer: ResultWriter, batches: Iterator[tuple[dict, torch.Tensor]]
         with tqdm(total=total, desc='test', unit='img') as progress:
             for batch, fake in batches:
                 writer.save_batch(batch, fake)
-                progress.update(fake.size(0))
+                progress.update(writer.written - progress.n)  # behind the generator with a background writer
+            writer.finish()
+            progress.update(writer.written - progress.n)
     except KeyboardInterrupt as exc:
+        writer.stop(cancel=False)  # the generated images are kept (a second Ctrl-C drops the queued ones)
         raise InferenceInterrupted(writer.partial_note(total)) from exc
     except UserError as exc:
-        if not writer.written:
+        late = writer.stop()
+        if not writer.written and late is None:
             raise
-        raise type(exc)(f'{user_message(exc)}; stopped there: {writer.partial_note(total)}') from exc
+        text = user_message(exc)
+        if late is not None:  # a second error, from the background writer: said too, never lost
+            text += f'; writing also failed: {user_message(late)}'
+        if writer.written:
+            text += f'; stopped there: {writer.partial_note(total)}'
+        raise type(exc)(text) from exc
+    except BaseException:
+        writer.stop()
+        raise
 
 
 def open_page(web_dir: str, title: str) -> html.HTML:
