@@ -24,3 +24,16 @@ demo: $(STAMP)
 
 clean:
 	rm -rf checkpoints/demo results/demo
+
+# The painter's browser test (tests/painter/test_browser.py): selenium into .venv, Chromium and
+# chromedriver from apt when missing (as root or with sudo; otherwise says what to install).
+.PHONY: browser-test
+browser-test: $(STAMP)
+	@$(PY) -c "import selenium" 2>/dev/null || $(PY) -m pip install selenium
+	@if ! { command -v chromium || command -v chromium-browser || command -v google-chrome; } >/dev/null \
+	    || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium chromium-driver; \
+	  elif command -v sudo >/dev/null; then sudo apt-get update && sudo apt-get install -y chromium chromium-driver; \
+	  else echo "browser-test needs Chromium and chromedriver: install them (Debian/Ubuntu: apt-get install chromium chromium-driver) and run again"; exit 1; fi; \
+	fi
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -rs tests/painter/test_browser.py
