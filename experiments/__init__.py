@@ -1,0 +1,1 @@
+"""Experiments built on the framework: the seeded loss study (``experiments/loss_study.py``)."""

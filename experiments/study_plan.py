@@ -1,0 +1,130 @@
+"""What a loss study trains: configurations x seeds, each a train.py command line, fixed in
+``<out>/plan.json`` when the study starts so that a resumed study trains exactly the same runs.
+
+A configuration is a name and the train.py options that set its loss; every run shares the
+study's common options (data, schedule, network sizes) and differs only in those and ``--seed``.
+"""
+import json
+import os
+import shlex
+from dataclasses import asdict, dataclass, field
+
+from util.errors import OptionError
+from util.fileio import atomic_write_text
+
+# The four losses of the paper with the settings of the authors' paired scripts: SPADE's VGG-L1
+# at SPADE's weight 10, the contrastive losses at the released scripts' weight 50.
+CONFIGS: dict[str, str] = {
+    'vgg': '--perceptual_loss vgg --lambda_vgg 10',
+    'patchnce': '--perceptual_loss patchnce --lambda_vgg 50',
+    'weightnce': '--perceptual_loss weightnce --lambda_vgg 50',
+    'monce': '--perceptual_loss monce --lambda_vgg 50',
+    'monce_official': '--perceptual_loss monce --monce_preset official --lambda_vgg 50',
+}
+BASELINE = 'patchnce'  # differences are reported against it, as the paper's ablation does
+SEEDS = (0, 1, 2)
+
+# Small enough that 5 configurations x 3 seeds train in about 1.5 hours on 2 CPU cores; the
+# epochs are the evaluation points. Same data, schedule and seeds for every configuration.
+COMMON = ('--dataset_mode synthetic --crop_size 64 --load_size 64 --synthetic_train_size 160 '
+          '--synthetic_test_size 64 --batchSize 4 --niter 4 --niter_decay 2 --lr 0.0004 '
+          '--ngf 16 --ndf 32 --num_D 2 --norm_G spectralspadebatch3x3 --ema --ema_decay 0.99 '
+          '--save_epoch_freq 1 --save_latest_freq 320 --print_freq 160 --display_freq 320')
+# --quick: seconds, for the test suite: the same code path on a toy scale
+QUICK = ('--dataset_mode synthetic --crop_size 32 --load_size 32 --synthetic_train_size 2 '
+         '--synthetic_test_size 4 --batchSize 2 --niter 3 --niter_decay 2 --lr 0.0004 '
+         '--ngf 8 --ndf 8 --num_D 1 --n_layers_D 2 --norm_G spectralspadebatch3x3 --ema --ema_decay 0.9 '
+         '--num_patches 16 --save_epoch_freq 1 --save_latest_freq 1000 --print_freq 1000 --display_freq 1000')
+QUICK_SEEDS = (0, 1)
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    config: str
+    seed: int
+    train_args: tuple[str, ...]
+
+
+@dataclass
+class Plan:
+    configs: dict[str, str]
+    seeds: tuple[int, ...]
+    common: tuple[str, ...]
+    runs: list[Run] = field(default_factory=list)
+
+    def run(self, name: str) -> Run:
+        for run in self.runs:
+            if run.name == name:
+                return run
+        raise KeyError(name)
+
+
+def parse_config(text: str) -> tuple[str, str]:
+    """``NAME=OPTIONS`` (``--config`` on the command line) -> (name, options)."""
+    name, sep, options = text.partition('=')
+    name = name.strip()
+    if not sep or not name or not name.replace('_', '').replace('-', '').isalnum():
+        raise OptionError(f"--config takes NAME='train.py options' with a plain name, got {text!r}")
+    try:
+        shlex.split(options)  # unbalanced quotes are an error here, not in a worker
+    except ValueError as exc:
+        raise OptionError(f'--config {name}: {exc} in {options!r}') from None
+    return name, options.strip()
+
+
+def make_plan(configs: dict[str, str], seeds: tuple[int, ...], common: tuple[str, ...], out: str) -> Plan:
+    """Seed-major order, so that an interrupted study has whole seeds to compare first."""
+    if not configs:
+        raise OptionError('the study needs at least one configuration')
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise OptionError(f'--seeds must be distinct and not empty, got {list(seeds)}')
+    plan = Plan(dict(configs), tuple(seeds), tuple(common))
+    for seed in seeds:
+        for config, options in configs.items():
+            name = f'{config}_s{seed}'
+            args = (*common, *shlex.split(options), '--seed', str(seed), '--name', name,
+                    '--checkpoints_dir', runs_dir(out), '--tb_dir', os.path.join(tensorboard_dir(out), name))
+            plan.runs.append(Run(name, config, seed, args))
+    return plan
+
+
+def runs_dir(out: str) -> str:
+    return os.path.join(out, 'runs')
+
+
+def tensorboard_dir(out: str) -> str:
+    return os.path.join(out, 'tensorboard')
+
+
+def plan_file(out: str) -> str:
+    return os.path.join(out, 'plan.json')
+
+
+def save_plan(plan: Plan, out: str) -> None:
+    os.makedirs(out, exist_ok=True)
+    atomic_write_text(plan_file(out), json.dumps(asdict(plan), indent=1) + '\n')
+
+
+def load_plan(out: str) -> Plan:
+    try:
+        with open(plan_file(out), encoding='utf-8') as f:
+            raw = json.load(f)
+    except FileNotFoundError:
+        raise OptionError(f'{out} holds no study (no {plan_file(out)})') from None
+    except (OSError, ValueError) as exc:
+        raise OptionError(f'cannot read {plan_file(out)}: {exc}') from None
+    runs = [Run(r['name'], r['config'], r['seed'], tuple(r['train_args'])) for r in raw['runs']]
+    return Plan(raw['configs'], tuple(raw['seeds']), tuple(raw['common']), runs)
+
+
+def check_same_plan(new: Plan, out: str) -> None:
+    """A study folder keeps one plan: continuing it with other settings would mix studies."""
+    if not os.path.isfile(plan_file(out)):
+        return
+    old = load_plan(out)
+    if asdict(old) != asdict(new):
+        changed = [k for k in ('configs', 'seeds', 'common') if asdict(old)[k] != asdict(new)[k]]
+        raise OptionError(f"{out} holds a study with other settings ({', '.join(changed) or 'runs'} differ): "
+                          f"continue it with the command that started it (see {plan_file(out)}), or use "
+                          f"another --out")

@@ -1,0 +1,135 @@
+"""The loss study end to end on a toy scale (--quick): every run trained and scored at every
+epoch, the report with its tables and figures, nothing redone when run again, a killed study
+resumed, a failed run reported, a bad configuration refused before anything trains."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from PIL import Image
+
+from experiments import study_plan
+from experiments.study_eval import METRICS_FILE, read_results
+from experiments.study_worker import STATUS_FILE
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPT = os.path.join(ROOT, 'experiments', 'loss_study.py')
+EPOCHS = 5  # --quick trains 3 + 2 epochs of one iteration
+LONGER = ('--synthetic_train_size', '16', '--save_latest_freq', '4')  # 8 iterations per epoch: time to stop it
+
+
+def study(out, *args, **kwargs) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    return subprocess.run([sys.executable, SCRIPT, '--quick', '--out', str(out), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600, **kwargs)
+
+
+def status(out, name) -> dict:
+    with open(os.path.join(out, 'runs', name, STATUS_FILE)) as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope='module')
+def finished_study(tmp_path_factory):
+    out = tmp_path_factory.mktemp('study')
+    boom = "--config=boom=--perceptual_loss vgg --max_loss 1e-12"  # diverges at once: must still be reported
+    result = study(out, '--configs', 'vgg,patchnce', boom, '--seeds', '0,1', '--jobs', '2', '--threads', '1')
+    assert result.returncode == 0, result.stderr + result.stdout
+    return out, result
+
+
+def test_every_run_is_trained_and_scored_at_every_epoch(finished_study):
+    out, _ = finished_study
+    for name in ('vgg_s0', 'patchnce_s0', 'vgg_s1', 'patchnce_s1'):
+        rows = read_results(os.path.join(out, 'runs', name))
+        assert [row['epoch'] for row in rows] == list(range(1, EPOCHS + 1))
+        assert [row['total_images'] for row in rows] == [2 * e for e in range(1, EPOCHS + 1)]
+        for row in rows:
+            assert 0 <= row['miou'] <= 1 and 0 <= row['pixel_acc'] <= 1 and row['swd'] > 0
+            assert row['texture_error'] >= 0
+            assert 'fid' not in row  # no Inception weights offline: never estimated
+        assert status(out, name)['state'] == 'trained'
+        events = os.listdir(os.path.join(out, 'tensorboard', name))
+        assert any(e.startswith('events.out.tfevents') for e in events)
+
+
+def test_the_seeds_and_losses_really_differ(finished_study):
+    out, _ = finished_study
+    final = {n: read_results(os.path.join(out, 'runs', n))[-1] for n in ('vgg_s0', 'vgg_s1', 'patchnce_s0')}
+    assert final['vgg_s0']['swd'] != final['vgg_s1']['swd']
+    assert final['vgg_s0']['swd'] != final['patchnce_s0']['swd']
+
+
+def test_a_failed_run_is_in_the_report(finished_study):
+    out, _ = finished_study
+    for name in ('boom_s0', 'boom_s1'):
+        assert status(out, name)['state'] == 'failed'
+        assert 'max_loss' in status(out, name)['error']
+    report = open(os.path.join(out, 'results.md')).read()
+    assert '| boom_s0 | failed: ' in report and '| boom_s1 | failed: ' in report
+    assert '2 failed (boom_s0, boom_s1)' in report
+
+
+def test_report_tables_figures_and_provenance(finished_study):
+    out, _ = finished_study
+    report = open(os.path.join(out, 'results.md')).read()
+    assert 'the VGG19 was untrained' in report
+    assert '| vgg | 2 |' in report and '| patchnce | 2 |' in report and '| boom | 0 |' in report
+    assert '## Difference from patchnce' in report and '| vgg | ' in report
+    assert 'python experiments/loss_study.py --quick' in report and 'torch:' in report and 'wall time:' in report
+    for name in ('miou', 'pixel_acc', 'swd', 'texture_error', 'samples'):
+        path = os.path.join(out, 'results', f'{name}.png')
+        assert f'results/{name}.png' in report
+        with Image.open(path) as image:
+            assert image.width > 300 and image.height > 200
+    summary = json.load(open(os.path.join(out, 'results', 'summary.json')))
+    assert set(summary['vgg']['miou']['per_seed']) == {'0', '1'}
+
+
+def test_running_it_again_redoes_nothing(finished_study):
+    out, _ = finished_study
+    before = {n: (status(out, n), open(os.path.join(out, 'runs', n, METRICS_FILE)).read())
+              for n in ('vgg_s0', 'patchnce_s1')}
+    boom = "--config=boom=--perceptual_loss vgg --max_loss 1e-12"
+    again = study(out, '--configs', 'vgg,patchnce', boom, '--seeds', '0,1', '--jobs', '2', '--threads', '1')
+    assert again.returncode == 0, again.stderr
+    for name, (state, metrics) in before.items():
+        assert status(out, name)['train_seconds'] == state['train_seconds']
+        assert open(os.path.join(out, 'runs', name, METRICS_FILE)).read() == metrics
+    changed = study(out, '--configs', 'vgg', '--seeds', '0,1')
+    assert changed.returncode == 2 and 'holds a study with other settings (configs differ)' in changed.stderr
+
+
+def test_a_bad_configuration_is_refused_before_anything_trains(tmp_path):
+    result = study(tmp_path, '--configs', 'vgg', '--config', 'typo=--perceptual_loss monce --ot_epz 1')
+    assert result.returncode == 2
+    assert "configuration 'typo'" in result.stderr and '--ot_epz' in result.stderr
+    assert not os.path.isdir(os.path.join(tmp_path, 'runs'))
+
+
+def test_a_killed_study_resumes_where_it_stopped(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    process = subprocess.Popen([sys.executable, SCRIPT, '--quick', '--out', str(tmp_path), '--configs', 'vgg',
+                                '--seeds', '0', *LONGER], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    snapshot = os.path.join(tmp_path, 'runs', 'vgg_s0', '1_net_G.pth')
+    deadline = time.time() + 300
+    while not os.path.isfile(snapshot) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert 'run the same command again' in err
+    assert status(tmp_path, 'vgg_s0')['state'] == 'stopped'
+    again = study(tmp_path, '--configs', 'vgg', '--seeds', '0', *LONGER)
+    assert again.returncode == 0, again.stderr
+    log = open(os.path.join(tmp_path, 'runs', 'vgg_s0', 'study_log.txt')).read()
+    assert 'Resuming from epoch' in log
+    rows = read_results(os.path.join(tmp_path, 'runs', 'vgg_s0'))
+    assert [row['epoch'] for row in rows] == list(range(1, EPOCHS + 1))
+    assert rows[-1]['total_images'] == 5 * 16
+    assert len(json.load(open(os.path.join(tmp_path, 'sessions.json')))) == 2
+    assert study_plan.load_plan(str(tmp_path)).runs[0].name == 'vgg_s0'
