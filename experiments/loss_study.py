@@ -178,6 +178,8 @@ class Scheduler:
         if self.signum is not None:
             return
         if is_complete(self.out, run):  # trained and scored: not even a process is started
+            from experiments.study_eval import prune, run_folder
+            prune(run_folder(self.out, run))  # in case an earlier version kept everything
             self.done += 1
             return
         folder = os.path.join(study_plan.runs_dir(self.out), run.name)

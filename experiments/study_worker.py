@@ -12,7 +12,7 @@ import os
 import sys
 import time
 
-from experiments.study_eval import evaluate_run, run_folder
+from experiments.study_eval import evaluate_run, prune, run_folder
 from experiments.study_plan import Run, load_plan
 from options.train_options import TrainOptions
 from runs import layout
@@ -88,6 +88,7 @@ def main(argv: list[str]) -> int:
     start = time.time()
     evaluate_run(args.out, run, args.gpu_ids)
     status['eval_seconds'] = round(status.get('eval_seconds', 0.0) + time.time() - start, 1)
+    status['pruned_bytes'] = status.get('pruned_bytes', 0) + prune(folder)
     write_status(folder, status)
     return 0
 

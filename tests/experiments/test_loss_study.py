@@ -52,6 +52,12 @@ def test_every_run_is_trained_and_scored_at_every_epoch(finished_study):
             assert row['texture_error'] >= 0
             assert 'fid' not in row  # no Inception weights offline: never estimated
         assert status(out, name)['state'] == 'trained'
+        folder = os.path.join(out, 'runs', name)  # pruned: what scoring and training on still need stays
+        assert os.path.isfile(os.path.join(folder, '1_net_G_ema.pth'))
+        assert os.path.isfile(os.path.join(folder, 'latest_train_state.pth'))
+        assert not any(os.path.exists(os.path.join(folder, f)) for f in
+                       ('1_net_D.pth', '1_train_state.pth', '1_net_G.pth', 'previous_net_G.pth'))
+        assert status(out, name)['pruned_bytes'] > 0
         events = os.listdir(os.path.join(out, 'tensorboard', name))
         assert any(e.startswith('events.out.tfevents') for e in events)
 
