@@ -10,6 +10,7 @@ import urllib.parse
 import urllib.request
 
 import numpy as np
+import torch
 from PIL import Image
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -93,7 +94,8 @@ def run_test_py(test_command: str, label_dir, results_dir, *extra: str) -> dict:
     assert words[:2] == ['python', 'test.py'], test_command
     args = words[2:] + ['--gpu_ids', '-1', '--results_dir', str(results_dir)] + list(extra)
     proc = subprocess.run([sys.executable, 'test.py'] + args, cwd=REPO, capture_output=True, text=True,
-                          timeout=600, env=dict(os.environ, OMP_NUM_THREADS='1'))
+                          # the served app runs in this process: same thread count, same float sums
+                          timeout=600, env=dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads())))
     assert proc.returncode == 0, proc.stderr[-3000:]
     folders = [os.path.join(root, 'synthesized_image') for root, dirs, _ in os.walk(results_dir)
                if 'synthesized_image' in dirs]
