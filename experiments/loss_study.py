@@ -137,14 +137,10 @@ def check_command_lines(plan: Plan) -> None:
 
 def is_complete(out: str, run: Run) -> bool:
     """Trained (or failed) and every epoch snapshot scored with today's metrics."""
-    from experiments.study_eval import epoch_tags, read_results, run_folder, study_metrics
+    from experiments.study_eval import run_folder, unscored_epochs
     from experiments.study_worker import FAILED, TRAINED, read_status
     folder = run_folder(out, run)
-    if read_status(folder).get('state') not in (TRAINED, FAILED):
-        return False
-    metrics = study_metrics()
-    scored = {row['epoch'] for row in read_results(folder) if row.get('metrics') == metrics}
-    return set(epoch_tags(folder)) <= scored
+    return read_status(folder).get('state') in (TRAINED, FAILED) and not unscored_epochs(folder)
 
 
 class Scheduler:

@@ -91,15 +91,20 @@ def prune(folder: str) -> int:
     return freed
 
 
+def unscored_epochs(folder: str) -> list[int]:
+    """Epoch snapshots without a score from today's metrics: an epoch scored with fewer
+    (say before Inception weights were installed) is scored again."""
+    metrics = study_metrics()
+    done = {row['epoch'] for row in read_results(folder) if row.get('metrics') == metrics}
+    return [e for e in epoch_tags(folder) if e not in done]
+
+
 def evaluate_run(out: str, run: Run, gpu_ids: str = '-1') -> list[dict]:
     """Scores the run's epochs that have no result yet; returns all its results."""
     folder = run_folder(out, run)
-    metrics = study_metrics()
-    # an epoch scored with fewer metrics (say before Inception weights were installed) is redone
-    done = {row['epoch'] for row in read_results(folder) if row.get('metrics') == metrics}
-    todo = [e for e in epoch_tags(folder) if e not in done]
+    todo = unscored_epochs(folder)
     if todo:
-        _score_epochs(out, run, folder, todo, gpu_ids, metrics)
+        _score_epochs(out, run, folder, todo, gpu_ids, study_metrics())
     return read_results(folder)
 
 

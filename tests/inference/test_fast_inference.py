@@ -4,10 +4,8 @@ default path, channels-last within a rounding, bf16 close; the writer keeps the 
 bound and its errors (one line, earlier results intact); the options parse and are listed."""
 import contextlib
 import errno
-import importlib.util
 import io
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -30,14 +28,7 @@ from trainers.loop import train
 from util import fileio, util
 from util.entry import run_cli
 from util.errors import OptionError
-
-
-def load_entry_point():
-    # by path: 'import test' could find the standard library's test package
-    spec = importlib.util.spec_from_file_location('spade_test_entry', os.path.join(REPO, 'test.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.test_inference_cli import load_entry_point
 
 
 TEST_PY = load_entry_point()

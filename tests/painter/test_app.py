@@ -16,18 +16,10 @@ from PIL import Image
 from data.synthetic import CLASS_NAMES, render
 from painter.classes import ADE20K_NAMES, class_table
 from painter.engine import DEEPFASHION_REFUSAL, Painter, parse_options
-from painter_helpers import REPO, Served, png_array, run_test_py, scene_map
+from painter_helpers import REPO, png_array, run_test_py, scene_map
 from util.errors import OptionError
 
 W = H = 32  # the tiny run's --crop_size
-
-
-@pytest.fixture(scope='module')
-def served(tiny_run):
-    ckpt, name = tiny_run
-    server = Served(Painter.from_argv(['--name', name, '--checkpoints_dir', ckpt, '--gpu_ids', '-1']))
-    yield server
-    server.close()
 
 
 def png_bytes(array: np.ndarray, **save) -> bytes:
@@ -229,14 +221,6 @@ def test_missing_run_is_one_line(tmp_path):
 
 
 # ---------------------------------------------------------------------- --use_vae: styles
-@pytest.fixture(scope='module')
-def vae_served(vae_run):
-    ckpt, name = vae_run
-    server = Served(Painter.from_argv(['--name', name, '--checkpoints_dir', ckpt, '--gpu_ids', '-1']))
-    yield server
-    server.close()
-
-
 def test_vae_default_style_is_test_py_and_new_style_changes_the_image(vae_served, tmp_path):
     labels = scene_map(64, 64)
     status, info = vae_served.json('api/info')

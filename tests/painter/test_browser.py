@@ -24,8 +24,7 @@ if not find(DRIVERS):
                 allow_module_level=True)
 
 from data.synthetic import render  # noqa: E402
-from painter.engine import Painter  # noqa: E402
-from painter_helpers import Served, run_test_py  # noqa: E402
+from painter_helpers import run_test_py  # noqa: E402
 
 W = H = 32
 
@@ -54,14 +53,6 @@ def vertical_stroke(labels, x, y0, y1, size, cls):
 def flood(labels, x, y, cls):
     regions, _ = ndimage.label(labels == labels[y, x])  # 4-connected: the default structure
     labels[regions == regions[y, x]] = cls
-
-
-@pytest.fixture(scope='module')
-def served(tiny_run):
-    ckpt, name = tiny_run
-    server = Served(Painter.from_argv(['--name', name, '--checkpoints_dir', ckpt, '--gpu_ids', '-1']))
-    yield server
-    server.close()
 
 
 @pytest.fixture
