@@ -25,7 +25,7 @@ demo: $(STAMP)
 clean:
 	rm -rf checkpoints/demo results/demo
 
-# The painter's browser test (tests/painter/test_browser.py): selenium into .venv, Chromium and
+# The browser tests (the painter's page, test.py's results page): selenium into .venv, Chromium and
 # chromedriver from apt when missing (as root or with sudo; otherwise says what to install).
 .PHONY: browser-test
 browser-test: $(STAMP)
@@ -36,4 +36,4 @@ browser-test: $(STAMP)
 	  elif command -v sudo >/dev/null; then sudo apt-get update && sudo apt-get install -y chromium chromium-driver; \
 	  else echo "browser-test needs Chromium and chromedriver: install them (Debian/Ubuntu: apt-get install chromium chromium-driver) and run again"; exit 1; fi; \
 	fi
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -rs tests/painter/test_browser.py
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -rs tests/painter/test_browser.py tests/inference/test_results_page.py
