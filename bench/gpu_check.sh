@@ -2,7 +2,8 @@
 # Every GPU check in one run (the lent GPU machine is short-lived): the paper's ADE20K setting
 # (crop 256, batch 12, ngf 64, 151 label channels, synthetic tensors, random VGG) for SPADE's
 # VGG loss and MoNCE in fp32 (TF32) and bf16, then the loss benchmark on the GPU, then a short
-# real training run with AMP on the built-in dataset. Figures go to stdout and to $OUT if set.
+# real training run with AMP on the built-in dataset, then one epoch through torchrun on one
+# GPU: the NCCL process group starts, trains and saves (the only NCCL check there is). Figures go to stdout and to $OUT if set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
@@ -23,4 +24,10 @@ LOG=${OUT:-/tmp}/gpu_check.txt
   $PY train.py --name gpu_check --checkpoints_dir /tmp/gpu_check_ckpt --gpu_ids 0 --crop_size 128 \
       --load_size 128 --synthetic_train_size 240 --batchSize 12 --niter 2 --perceptual_loss monce \
       --vgg_weights random --amp bf16 --channels_last --ema --print_freq 120 --nThreads 4 2>&1 | grep -v '^ *[a-zA-Z_0-9]*: '
+  echo "== DDP over NCCL: torchrun --nproc_per_node 1, one epoch, then the saved files"
+  $PY -m torch.distributed.run --standalone --nproc_per_node 1 train.py --name gpu_check_ddp \
+      --checkpoints_dir /tmp/gpu_check_ckpt --gpu_ids 0 --crop_size 64 --load_size 64 \
+      --synthetic_train_size 48 --batchSize 12 --niter 1 --perceptual_loss monce --vgg_weights random \
+      --print_freq 48 --nThreads 2 2>&1 | grep -v '^ *[a-zA-Z_0-9]*: '
+  ls /tmp/gpu_check_ckpt/gpu_check_ddp
 } 2>&1 | tee "$LOG"

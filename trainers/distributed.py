@@ -29,6 +29,7 @@ class Context:
     world_size: int = 1
     local_rank: int = 0
     device: torch.device = torch.device('cpu')
+    grouped: bool = False  # launched by torchrun: in a process group even when alone in it
 
     @property
     def is_main(self) -> bool:
@@ -36,7 +37,7 @@ class Context:
 
     @property
     def distributed(self) -> bool:
-        return self.world_size > 1
+        return self.world_size > 1 or self.grouped
 
 
 def launched_by_torchrun() -> bool:
@@ -52,11 +53,14 @@ def setup(opt: argparse.Namespace) -> Context:
         raise OptionError(f'--batchSize {opt.batchSize} is the global batch and must split evenly over '
                           f'{world_size} processes')
     device = pick_device(opt.gpu_ids, local_rank, world_size)
-    if world_size > 1 and not dist.is_initialized():
+    # torchrun means DDP, one process included: `--nproc_per_node 1` runs the same code path
+    # (and the same NCCL set-up) as a multi-GPU run, so a one-GPU machine can check it
+    grouped = world_size > 1 or launched_by_torchrun()
+    if grouped and not dist.is_initialized():
         if device.type == 'cuda':
             torch.cuda.set_device(device)
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo', rank=rank, world_size=world_size)
-    return Context(rank, world_size, local_rank, device)
+    return Context(rank, world_size, local_rank, device, grouped)
 
 
 def backend(ctx: Context) -> str:
@@ -72,7 +76,8 @@ def describe(ctx: Context, global_batch: int, sync_batchnorm: bool) -> str:
     one_host = len({host for host, _ in places}) == 1
     devices = ', '.join(device if one_host else f'{host}:{device}' for host, device in places)
     norm = 'SyncBatchNorm on' if sync_batchnorm else 'SyncBatchNorm off (BatchNorm statistics per process)'
-    return (f'training on {ctx.world_size} processes ({backend(ctx)}; devices {devices}), '
+    processes = f'{ctx.world_size} process' + ('es' if ctx.world_size > 1 else '')
+    return (f'training on {processes} ({backend(ctx)}; devices {devices}), '
             f'global batch {global_batch} = {global_batch // ctx.world_size} per process, {norm}')
 
 

@@ -25,6 +25,17 @@ def test_two_process_torchrun_run_says_what_it_is_once(tmp_path):
     assert proc.stderr.count('UNTRAINED VGG19') == 1  # rank 1's copy of the warning is silenced
 
 
+def test_one_process_torchrun_run_is_in_a_process_group(tmp_path):
+    # what bench/gpu_check.sh does with NCCL on a one-GPU machine: torchrun means DDP even alone
+    args = tiny_args(tmp_path, 'ddp1', '--batchSize', '2', '--perceptual_loss', 'patchnce')
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    proc = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '1',
+                           'train.py'] + args, cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count('training on 1 process (gloo; devices cpu), global batch 2 = 2 per process') == 1
+    assert os.path.isfile(os.path.join(tmp_path, 'ddp1', 'latest_net_G.pth'))
+
+
 QUIET = '''
 import warnings
 from trainers.distributed import Context, quiet_unless_main
