@@ -7,8 +7,10 @@ or torch hub's cache), activations of in-memory batches, the error a user sees w
 exist, and the Fréchet distance (:func:`frechet_distance`): pytorch-fid's calls
 ``scipy.linalg.sqrtm(..., disp=False)``, which SciPy 1.18 no longer accepts.
 """
+import math
 import os
 import threading
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional, Union
@@ -25,6 +27,7 @@ from util.state_dict import read_state_dict
 
 FID_WEIGHTS_FILE = 'pt_inception-2015-12-05-6726825d.pth'
 FID_WEIGHTS_URL = fid_inception.FID_WEIGHTS_URL
+MIN_IMAGES = 2  # per set: the unbiased covariance divides by N - 1
 
 _loader_lock = threading.Lock()
 
@@ -157,10 +160,13 @@ class ActivationSet:
 
 
 def statistics(activations: np.ndarray) -> FIDStats:
-    """Mean and (unbiased) covariance of (N, dims) activations, as pytorch-fid computes them."""
-    if len(activations) < 2:
-        raise UserError(f"FID needs at least 2 images per set, got {len(activations)}")
-    return FIDStats(np.mean(activations, axis=0), np.cov(activations, rowvar=False), len(activations))
+    """Mean and (unbiased) covariance of (N, dims) activations, as pytorch-fid computes them.
+    Below :data:`MIN_IMAGES` they are NaN: the covariance divides by N - 1."""
+    count, dims = activations.shape
+    if count < MIN_IMAGES:
+        mu = np.mean(activations, axis=0) if count else np.full(dims, np.nan)
+        return FIDStats(mu, np.full((dims, dims), np.nan), count)
+    return FIDStats(np.mean(activations, axis=0), np.cov(activations, rowvar=False), count)
 
 
 def stats_of_batches(features: InceptionFeatures, batches: Iterable[torch.Tensor]) -> FIDStats:
@@ -173,9 +179,14 @@ def stats_of_batches(features: InceptionFeatures, batches: Iterable[torch.Tensor
 
 
 def fid_from_stats(a: FIDStats, b: FIDStats) -> float:
-    """The Fréchet distance between two activation Gaussians."""
+    """The Fréchet distance between two activation Gaussians; NaN, with a warning, where a set
+    has fewer than :data:`MIN_IMAGES` images (no covariance: FID is not defined)."""
     if a.mu.shape != b.mu.shape:
         raise UserError(f"cannot compare FID statistics of {a.mu.shape[0]} and {b.mu.shape[0]} dimensions")
+    if min(a.count, b.count) < MIN_IMAGES:
+        warnings.warn(f"FID: not defined for sets of {a.count} and {b.count} images: the covariance of the "
+                      f"Inception activations needs at least {MIN_IMAGES} images per set")
+        return math.nan
     try:
         return frechet_distance(a.mu, a.sigma, b.mu, b.sigma)
     except ValueError as exc:  # NaN or inf in the statistics (e.g. a corrupt cache entry)

@@ -4,45 +4,47 @@
 in [0,1] (the table shows percent, as papers do); ``swd`` (x1e3, mean over levels) and
 ``swd_levels`` (x1e3, by level height); ``texture_error`` (0 = the real textures, 1 = flat) and
 ``texture_error_classes`` (by class name); ``num_images``; and ``info`` on how they were obtained.
+A metric that the images do not define (mIoU without a labelled pixel, FID of one image, the
+texture error against real images without texture) is NaN in the results, "not defined" in the
+table and null in ``metrics.json``; the metric says why in a warning.
 """
 import errno
 import json
 import math
 import os
+from typing import Optional
 
 from evaluation.images import printable
 from util.errors import UserError
 from util.fileio import atomic_write_text
 
 METRICS_FILE = 'metrics.json'
+NOT_DEFINED = 'not defined'
 
 
 def _rows(results: dict) -> list[tuple[str, str]]:
     rows = []
     if 'fid' in results:
-        rows.append(('FID', f"{results['fid']:.2f}"))
+        rows.append(('FID', format_number(results['fid'], '{:.2f}')))
     if 'miou' in results:
-        rows.append(('mIoU', _percent(results['miou'])))
-        rows.append(('pixel accuracy', _percent(results['pixel_acc'])))
+        rows.append(('mIoU', format_number(results['miou'], '{:.2%}')))
+        rows.append(('pixel accuracy', format_number(results['pixel_acc'], '{:.2%}')))
     if 'swd' in results:
-        rows.append(('SWD (x1e3, mean)', f"{results['swd']:.2f}"))
+        rows.append(('SWD (x1e3, mean)', format_number(results['swd'], '{:.2f}')))
         for height, value in results.get('swd_levels', {}).items():
-            rows.append((f'  SWD {height}px', f'{value:.2f}'))
+            rows.append((f'  SWD {height}px', format_number(value, '{:.2f}')))
     if 'texture_error' in results:
-        rows.append(('texture error (1 = flat)', _fraction(results['texture_error'])))
+        rows.append(('texture error (1 = flat)', format_number(results['texture_error'], '{:.3f}')))
         for name, value in results.get('texture_error_classes', {}).items():
-            rows.append((f'  texture {name}', _fraction(value)))
+            rows.append((f'  texture {name}', format_number(value, '{:.3f}')))
     if 'num_images' in results:
         rows.append(('images', str(results['num_images'])))
     return rows
 
 
-def _percent(value: float) -> str:
-    return 'n/a' if value is None or math.isnan(value) else f'{100 * value:.2f}%'
-
-
-def _fraction(value: float) -> str:
-    return 'n/a' if value is None or math.isnan(value) else f'{value:.3f}'
+def format_number(value: Optional[float], form: str = '{:.4g}') -> str:
+    """NaN (or None) is a metric the images do not define: said as such, never 'nan'."""
+    return NOT_DEFINED if value is None or math.isnan(value) else form.format(value)
 
 
 def format_table(results: dict) -> str:

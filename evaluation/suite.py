@@ -13,6 +13,7 @@ Images are (B,3,H,W) float in [-1,1] (or uint8); ``label`` is the data loader's 
 read by the dataset mode's label convention (:mod:`evaluation.labels`) as label files are.
 mIoU and the texture error (built-in dataset only) need it.
 """
+import warnings
 from typing import TYPE_CHECKING, Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
@@ -214,13 +215,17 @@ class MetricRun:
 
     def results(self) -> dict:
         """{'fid', 'miou', 'pixel_acc', 'swd', 'swd_levels', 'texture_error',
-        'texture_error_classes'} for the metrics of the suite, and 'num_images'."""
+        'texture_error_classes'} for the metrics of the suite, and 'num_images'. A metric the
+        images do not define is NaN, and a warning says why."""
         out: dict = {}
         if self.fake_acts is not None:
             out['fid'] = fid_from_stats(self.fake_acts.stats(), self.real_stats)
         if self.confusion is not None:
             out['miou'] = self.confusion.mean_iou()
             out['pixel_acc'] = self.confusion.pixel_accuracy()
+            if not self.confusion.total:
+                warnings.warn(f"mIoU and pixel accuracy: not defined for these {self.count} images: no pixel of "
+                              f"their label maps is labelled (every one is ignored)")
         if self.real_patches is not None:
             out.update(swd_between(self.real_patches, self.fake_patches, self.suite.settings.swd_seed).as_dict())
         if self.texture is not None:

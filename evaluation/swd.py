@@ -31,6 +31,11 @@ PATCHES_PER_IMAGE = 128
 DIRECTION_REPEATS = 4
 DIRECTIONS_PER_REPEAT = 128
 SCALE = 1e3
+# Pyramid levels are float32 values in 8-bit levels (0..255), held to about 2^-24 of 255:
+# 2.5e-5 at most, measured against float64. A channel whose spread over the whole set is below
+# a thousandth of a level (40 times that rounding) holds nothing but rounding and counts as
+# constant: 8-bit images that differ at all differ by a whole level somewhere.
+STD_FLOOR = 1e-3
 
 _BINOMIAL = np.array([1, 4, 6, 4, 1], dtype=np.float32) / 16.0  # its outer product is cv2.pyrDown's kernel
 
@@ -86,11 +91,15 @@ def sample_patches(level: np.ndarray, rng: np.random.Generator, count: int = PAT
 
 
 def normalize_patches(patches: np.ndarray) -> np.ndarray:
-    """(M,3,7,7) -> (M,147) with every channel at zero mean and unit deviation over the set."""
-    mean = patches.mean(axis=(0, 2, 3), keepdims=True)
-    std = patches.std(axis=(0, 2, 3), keepdims=True)
-    std[std == 0] = 1.0  # a constant channel (a flat set) stays all-zero instead of NaN
-    return ((patches - mean) / std).reshape(len(patches), -1)
+    """(M,3,7,7) -> (M,147) with every channel at zero mean and unit deviation over the set; a
+    channel that does not vary (spread below :data:`STD_FLOOR`) is only centred, to zeros.
+
+    Mean and deviation are summed in float64: float32 sums over 10^5 patch values drift by
+    tenths of a level, which made a flat set's constant channel look as if it varied."""
+    mean = patches.mean(axis=(0, 2, 3), keepdims=True, dtype=np.float64)
+    std = patches.std(axis=(0, 2, 3), keepdims=True, dtype=np.float64)
+    std[std < STD_FLOOR] = 1.0  # dividing by rounding would blow it up to unit variance
+    return ((patches - mean.astype(patches.dtype)) / std.astype(patches.dtype)).reshape(len(patches), -1)
 
 
 def sliced_wasserstein(a: np.ndarray, b: np.ndarray, rng: np.random.Generator,

@@ -29,6 +29,11 @@ texture error = sum |S_fake - S_real| / sum S_real, over classes, bands and imag
 0 when the textures match, exactly 1 for flat regions (no energy anywhere), above 1 for wrong
 textures (the right energy missing *and* energy added elsewhere).
 
+The error is not defined where the *real* region has no texture (a flat fill: its energy is
+float rounding, below :data:`TEXTURE_FLOOR` per pixel): such a region is left out of the sums,
+one warning per class says in how many images, and with nothing left the error is NaN ("not
+defined" in the table, null in metrics.json).
+
 A filter whose centre frequency is above :data:`MAX_FREQUENCY` cycles per pixel is left out at
 that width: the pixel grid cannot hold its texture. From 64 px up every filter is used (the
 noise band sits at 0.3/period, so sand, whose 0.03-wide cells are 1.9 px at 64 px, is measured
@@ -36,8 +41,10 @@ through the part of its spectrum the pixels hold); below about 50 px the finest 
 checks drop out.
 """
 import math
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -56,6 +63,14 @@ LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, JPEG's luma
 
 DTYPE = torch.float32  # of the FFTs: several times faster than float64, and 1e-7 is far below any texture
 REACH = 4.0            # kernels are cut this many sigmas from their centre (exp(-8) ~ 3e-4 of the peak)
+# A real region whose signature energy per core pixel is below this has no texture to compare with.
+# Its energy is float32 rounding of b (luma over the class's luma, of order 1: rounding leaves
+# ~1e-7 per pixel, energy ~1e-14; flat fills measure 1e-17 to 5e-14), and dividing by it gives any
+# number at all (4.5e11 was reported). An 8-bit image cannot change by less than one level, 1/255
+# of the luma range, so the floor is the energy of a texture whose RMS is a thousandth of a level:
+# 300 times the rounding, over 100 times below a class colour with shading and no texture (8-bit
+# rounding only: 2e-9 and up) and 1e5 times below the faintest region of a real render (3e-6).
+TEXTURE_FLOOR = (1e-3 / 255) ** 2
 
 
 # ---------------------------------------------------------------------------- the filter bank
@@ -282,9 +297,18 @@ def signatures(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor
 
 
 # ---------------------------------------------------------------------------- the metric
-def texture_terms(fake: torch.Tensor, real: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per image and class, the texture error's numerator ``sum_f |S_fake - S_real|`` and
-    denominator ``sum_f S_real``: two (B,C) float64 CPU tensors.
+class TextureTerms(NamedTuple):
+    """Per image and class (three (B,C) CPU tensors): the texture error's numerator
+    ``sum_f |S_fake - S_real|`` and denominator ``sum_f S_real`` (float64, both 0 where the
+    class has no core or the error is not defined), and ``untextured`` (bool): the class has a
+    core but the real image no texture there (below :data:`TEXTURE_FLOOR`)."""
+    numerator: torch.Tensor
+    denominator: torch.Tensor
+    untextured: torch.Tensor
+
+
+def texture_terms(fake: torch.Tensor, real: torch.Tensor, labels: torch.Tensor) -> TextureTerms:
+    """The texture error's terms of each image and class (:class:`TextureTerms`).
 
     ``fake`` and ``real``: (B,3,H,W) uint8, or float in [-1,1] (quantised as
     :func:`evaluation.images.to_uint8` does); ``labels``: (B,H,W) or (B,1,H,W) class indices,
@@ -299,15 +323,20 @@ def texture_terms(fake: torch.Tensor, real: torch.Tensor, labels: torch.Tensor) 
                          f"do not match")
     numerator = torch.zeros((fake.shape[0], NUM_CLASSES), dtype=torch.float64)
     denominator = torch.zeros_like(numerator)
+    untextured = torch.zeros(numerator.shape, dtype=torch.bool)
     for i in range(fake.shape[0]):
         sig, _ = signatures(torch.stack([fake[i], real[i]]), labels[i])
-        numerator[i] = (sig[0] - sig[1]).abs().sum(dim=-1).cpu()
-        denominator[i] = sig[1].sum(dim=-1).cpu()
-    return numerator, denominator
+        pixels = region_cores(labels[i]).flatten(1).sum(dim=1).cpu()
+        energy = sig[1].sum(dim=-1).cpu()
+        untextured[i] = (pixels > 0) & (energy < TEXTURE_FLOOR * pixels)
+        scored = (pixels > 0) & ~untextured[i]
+        numerator[i] = torch.where(scored, (sig[0] - sig[1]).abs().sum(dim=-1).cpu(), 0.0)
+        denominator[i] = torch.where(scored, energy, 0.0)
+    return TextureTerms(numerator, denominator, untextured)
 
 
 def texture_error(fake: torch.Tensor, real: torch.Tensor, labels: torch.Tensor) -> float:
-    """The texture error of one batch (see the module docstring); NaN without texture."""
+    """The texture error of one batch (see the module docstring); NaN where not defined."""
     accumulator = TextureError()
     accumulator.add(fake, real, labels)
     return accumulator.error()
@@ -320,22 +349,45 @@ class TextureError:
     def __init__(self) -> None:
         self.numerator = torch.zeros(NUM_CLASSES, dtype=torch.float64)
         self.denominator = torch.zeros(NUM_CLASSES, dtype=torch.float64)
+        self.regions = torch.zeros(NUM_CLASSES, dtype=torch.int64)     # images with a core of the class
+        self.untextured = torch.zeros(NUM_CLASSES, dtype=torch.int64)  # of those, without real texture
+        self.images = 0
 
     def add(self, fake: torch.Tensor, real: torch.Tensor, labels: torch.Tensor) -> None:
         """One batch, as :func:`texture_terms` takes it."""
-        numerator, denominator = texture_terms(fake, real, labels)
-        self.numerator += numerator.sum(dim=0)
-        self.denominator += denominator.sum(dim=0)
+        terms = texture_terms(fake, real, labels)
+        self.numerator += terms.numerator.sum(dim=0)
+        self.denominator += terms.denominator.sum(dim=0)
+        self.regions += ((terms.denominator > 0) | terms.untextured).sum(dim=0)
+        self.untextured += terms.untextured.sum(dim=0)
+        self.images += terms.numerator.shape[0]
 
     def error(self) -> float:
-        """Over every image added; NaN while no real image had texture energy."""
+        """Over every image added; NaN while no real region with texture was seen."""
         total = float(self.denominator.sum())
         return float(self.numerator.sum()) / total if total > 0 else math.nan
 
     def per_class(self) -> dict[str, float]:
-        """The error of each class's regions alone, by class name, for the classes seen."""
-        return {CLASS_NAMES[k]: float(self.numerator[k] / self.denominator[k])
-                for k in range(NUM_CLASSES) if self.denominator[k] > 0}
+        """The error of each class's regions alone, by class name, for the classes seen (NaN
+        for a class whose real regions all lack texture)."""
+        return {CLASS_NAMES[k]: float(self.numerator[k] / self.denominator[k]) if self.denominator[k] > 0
+                else math.nan for k in range(NUM_CLASSES) if self.regions[k] > 0}
+
+    def undefined(self) -> list[str]:
+        """One line per class with regions left out, and one when the error is not defined."""
+        lines = [f"texture error: the real images have no texture in the {CLASS_NAMES[k]} regions of "
+                 f"{int(self.untextured[k])} of {int(self.regions[k])} images (flat: texture energy below "
+                 f"{TEXTURE_FLOOR:.1e} per pixel); not defined there, left out of the mean"
+                 for k in range(NUM_CLASSES) if self.untextured[k] > 0]
+        if self.images and math.isnan(self.error()):
+            size = 2 * CORE_MARGIN + 1
+            why = ('no real region has texture' if self.regions.any()
+                   else f'no labelled region holds a {size}x{size} block of its class')
+            lines.append(f"texture error: not defined for these {self.images} images: {why}")
+        return lines
 
     def results(self) -> dict:
+        """{'texture_error', 'texture_error_classes'}; warns once for each line of :meth:`undefined`."""
+        for line in self.undefined():
+            warnings.warn(line)
         return {'texture_error': self.error(), 'texture_error_classes': self.per_class()}

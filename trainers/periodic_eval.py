@@ -2,10 +2,13 @@
 numbers and keeps the best generator as ``best_net_G.pth`` (lowest FID; highest mIoU when FID
 is not computed)."""
 import argparse
+import math
+import operator
 from typing import Optional
 
 from evaluation.generator_eval import GeneratorEvaluator, generator_function
 from evaluation.options import eval_frequency
+from evaluation.report import format_number
 from runs import layout, snapshot
 from runs.networks import cpu_state_dict
 from trainers.distributed import Context, barrier
@@ -37,17 +40,19 @@ class PeriodicEvaluator:
             generate = generator_function(self.trainer.inference_generator(), self.trainer.nets.netE)
             result = {k: v for k, v in self.evaluator.score(generate).items() if isinstance(v, (int, float))}
             print(f'evaluation in epoch {epoch}, after {total_images} images: ' +
-                  ', '.join(f'{k} {v:.4g}' for k, v in result.items()))
+                  ', '.join(f'{k} {format_number(v)}' for k, v in result.items()))
             if self.improves(result):
                 self.save_best(dict(result, epoch=epoch, total_images=total_images))
         barrier(self.ctx)
         return result
 
     def improves(self, result: dict) -> bool:
-        if 'fid' in result:
-            return 'fid' not in self.best or result['fid'] < self.best['fid']
-        if 'miou' in result:
-            return 'miou' not in self.best or result['miou'] > self.best['miou']
+        # a metric the images do not define (NaN) is never a best: NaN would also compare
+        # False with every later value and keep a worse generator as the best for good
+        for key, better in (('fid', operator.lt), ('miou', operator.gt)):
+            if key in result:
+                value = result[key]
+                return not math.isnan(value) and (key not in self.best or better(value, self.best[key]))
         return False
 
     def save_best(self, best: dict) -> None:

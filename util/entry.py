@@ -1,5 +1,6 @@
 """Shared wrapper for command-line entry points: user errors become one clear line."""
 import sys
+import warnings
 from typing import Callable
 
 from util.errors import UserError, user_message
@@ -11,6 +12,8 @@ def run_cli(main: Callable[[], None], prog: str) -> None:
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, 'reconfigure'):
             stream.reconfigure(errors='backslashreplace')
+    # a warning is one line for the user, not Python's two (message, then the source line)
+    warnings.formatwarning = lambda message, category, *_: f'{prog}: warning: {message}\n'
     try:
         main()
     except UserError as exc:

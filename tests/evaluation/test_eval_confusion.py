@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from data import synthetic
 from evaluation.confusion import IGNORE_INDEX, ConfusionMatrix
+from evaluation.settings import EvalSettings
+from evaluation.suite import MetricSuite
 
 TARGET = np.array([[0, 0, 1], [1, 2, IGNORE_INDEX]])
 PREDICTED = np.array([[0, 1, 1], [1, 0, 2]])
@@ -63,6 +66,21 @@ def test_no_labelled_pixel_gives_nan():
     cm = ConfusionMatrix(2)
     cm.update(np.array([0, 1]), np.array([IGNORE_INDEX, IGNORE_INDEX]))
     assert math.isnan(cm.pixel_accuracy()) and math.isnan(cm.mean_iou())
+
+
+def test_a_run_without_labelled_pixels_says_miou_is_not_defined():
+    suite = MetricSuite(EvalSettings(), 'synthetic', ['miou'])  # the built-in dataset's oracle segmenter
+    images = torch.from_numpy(np.stack([synthetic.render(i, 32, 0, 'test')[1] for i in range(2)])).permute(0, 3, 1, 2)
+    run = suite.start()
+    run.add(images, target=torch.full((2, 32, 32), IGNORE_INDEX))
+    with pytest.warns(UserWarning, match='mIoU and pixel accuracy: not defined for these 2 images: no pixel of their '
+                                         'label maps is labelled') as caught:
+        results = run.results()
+    assert len(caught) == 1 and math.isnan(results['miou']) and math.isnan(results['pixel_acc'])
+
+    labelled = suite.start()  # a class absent from labels and predictions is simply not in the mean
+    labelled.add(images, target=torch.from_numpy(np.stack([synthetic.render(i, 32, 0, 'test')[0] for i in range(2)])))
+    assert labelled.results()['miou'] > 0.9
 
 
 @pytest.mark.parametrize('predicted, target, message', [

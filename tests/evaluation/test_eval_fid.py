@@ -128,7 +128,7 @@ def pytorch_fid_stats(folder) -> FIDStats:
     from pytorch_fid.inception import InceptionV3
     network = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[DIMS]]).eval()
     mu, sigma = compute_statistics_of_path(str(folder), network, 8, DIMS, 'cpu', num_workers=0)
-    return FIDStats(mu, sigma, 0)
+    return FIDStats(mu, sigma, len(os.listdir(folder)))
 
 
 def test_fid_equals_pytorch_fid_on_its_own_statistics(tmp_path, monkeypatch):
@@ -159,6 +159,21 @@ def test_generated_batches_give_the_statistics_of_their_saved_pngs(features, tmp
     from_files = stats_of_batches(features, [nchw(np.stack([np.asarray(Image.open(p)) for p in paths]))])
     np.testing.assert_allclose(from_memory.mu, from_files.mu, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(from_memory.sigma, from_files.sigma, rtol=1e-4, atol=1e-8)
+
+
+def test_fid_of_fewer_than_two_images_is_not_defined_and_says_so(features, tmp_path):
+    one, two = nchw(random_images(1, seed=0)), nchw(random_images(2, seed=1))
+    for first, second in ((one, two), (two, one), (one[:0], two)):
+        with pytest.warns(UserWarning, match=rf'FID: not defined for sets of {len(first)} and {len(second)} images'):
+            assert np.isnan(fid_from_stats(stats_of_batches(features, [first]), stats_of_batches(features, [second])))
+
+    # a folder of one image: the evaluation ends with FID not defined, not with an error
+    write_images(str(tmp_path / 'fake'), random_images(1, seed=2))
+    write_images(str(tmp_path / 'real'), random_images(1, seed=3))
+    settings = EvalSettings(fid_weights=inception_weights_file(), fid_dims=DIMS, fid_cache_dir='', metrics=('fid',))
+    with pytest.warns(UserWarning, match='FID: not defined for sets of 1 and 1 images'):
+        results = evaluate_folders(str(tmp_path / 'fake'), str(tmp_path / 'real'), settings=settings, progress=False)
+    assert np.isnan(results['fid']) and results['num_images'] == 1
 
 
 def test_weights_file_is_loaded_exactly(features):

@@ -1,5 +1,6 @@
 """The metrics table and metrics.json."""
 import json
+import math
 import os
 
 from evaluation.report import default_output_path, format_table, write_metrics
@@ -30,3 +31,18 @@ def test_metrics_json_is_written_atomically_with_nan_as_null(tmp_path):
 def test_default_output_is_beside_the_generated_folder(tmp_path):
     fake_dir = tmp_path / 'images' / 'synthesized_image'
     assert default_output_path(str(fake_dir) + os.sep) == str(tmp_path / 'images' / 'metrics.json')
+
+
+def test_a_metric_not_defined_is_said_so_in_the_table_and_null_in_the_file(tmp_path):
+    nan = math.nan
+    results = {'fid': nan, 'miou': nan, 'pixel_acc': nan, 'swd': nan, 'swd_levels': {'16': nan},
+               'texture_error': nan, 'texture_error_classes': {'sky': nan, 'rose': 0.5}, 'num_images': 1}
+    table = format_table(results)
+    assert 'nan' not in table.lower()
+    for name in ('FID', 'mIoU', 'pixel accuracy', 'SWD (x1e3, mean)', '  SWD 16px', 'texture error (1 = flat)',
+                 '  texture sky'):
+        assert any(line.startswith(f'| {name} ') and line.endswith(' not defined |') for line in table.splitlines()), name
+    assert '0.500' in table
+    write_metrics(results, str(tmp_path / 'metrics.json'))
+    saved = json.loads((tmp_path / 'metrics.json').read_text())
+    assert saved['fid'] is None and saved['swd_levels'] == {'16': None} and saved['texture_error_classes']['rose'] == 0.5

@@ -69,6 +69,25 @@ def test_patch_channels_are_normalised_over_the_set():
     assert np.all(desc[:, 2] == 0)
 
 
+def test_a_channel_that_varies_by_float_rounding_only_is_not_blown_up_to_unit_variance():
+    # 201 levels plus float32 rounding (the pyramid's is up to 2.5e-5): constant, so centred to ~0
+    rng = np.random.default_rng(0)
+    patches = rng.normal(5, 3, (2048, 3, 7, 7)).astype(np.float32)
+    patches[:, 1] = np.float32(201) + rng.uniform(-2e-5, 2e-5, patches[:, 1].shape).astype(np.float32)
+    patches[:, 2] = 201.0  # exactly constant over 10^5 values: float32 sums drift here
+    desc = normalize_patches(patches).reshape(2048, 3, 7, 7)
+    assert np.abs(desc[:, 1:]).max() < 1e-4
+    np.testing.assert_allclose(desc[:, 0].std(), 1, atol=1e-5)  # a channel that varies is still scaled
+
+
+def test_flat_sets_of_any_colours_are_at_distance_zero():
+    # per set, every flat image normalises to zero descriptors: two flat sets cannot differ
+    # (201 against 128 gave 258 at 64 px, from float32 sums of the coarsest level)
+    for first, second in ((201, 128), (255, 0), (77, 128)):
+        result = swd(np.full((16, 3, 64, 64), first, np.uint8), np.full((16, 3, 64, 64), second, np.uint8))
+        assert result.levels == {64: 0.0, 32: 0.0, 16: 0.0}, (first, second)
+
+
 def test_distance_of_a_point_set_to_itself_is_zero_and_grows_with_a_shift():
     a = np.random.default_rng(0).normal(size=(500, 147)).astype(np.float32)
     rng = np.random.default_rng(1)

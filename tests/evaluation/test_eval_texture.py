@@ -238,9 +238,10 @@ def test_swapped_textures_count_the_misplaced_energy_too(monkeypatch):
 def test_terms_shapes_and_accumulation_do_not_depend_on_batching():
     labels, reals = scenes(64)
     fakes = batch([blurred(image.permute(1, 2, 0).numpy(), 64) for image in reals])
-    numerator, denominator = texture.texture_terms(fakes, reals, labels)
-    assert numerator.shape == denominator.shape == (len(SCENES[64]), synthetic.NUM_CLASSES)
+    numerator, denominator, untextured = texture.texture_terms(fakes, reals, labels)
+    assert numerator.shape == denominator.shape == untextured.shape == (len(SCENES[64]), synthetic.NUM_CLASSES)
     assert numerator.dtype == denominator.dtype == torch.float64
+    assert not untextured.any()  # every region of a real render has texture
     # classes without a core (absent, or slivers within a pixel of another label) are not scored
     present = torch.stack([texture.region_cores(lab).flatten(1).any(dim=1) for lab in labels])
     assert bool((denominator[~present] == 0).all()) and bool((denominator[present] > 0).all())
@@ -278,6 +279,82 @@ def test_unlabelled_pixels_are_not_scored():
     nothing = torch.full_like(labels, -1)
     assert math.isnan(texture.texture_error(fakes, reals, nothing))
     assert not texture.texture_terms(fakes, reals, nothing)[1].any()
+    with pytest.warns(UserWarning, match='not defined for these 6 images: no labelled region holds a 3x3 block'):
+        assert math.isnan(accumulated(fakes, reals, nothing).results()['texture_error'])
+
+
+# ---------------------------------------------------------------------------- real images without texture
+def flat_reals(scene_labels: torch.Tensor, reals: torch.Tensor, classes=range(synthetic.NUM_CLASSES)) -> torch.Tensor:
+    """The real images with the regions of ``classes`` filled with their mean colour."""
+    out = []
+    for lab, image in zip(scene_labels.numpy(), reals.permute(0, 2, 3, 1).numpy()):
+        hidden = np.where(np.isin(lab, list(classes)), lab, -1)  # other classes keep their pixels
+        filled = flat(hidden, image)
+        out.append(np.where((hidden >= 0)[..., None], filled, image))
+    return batch(out)
+
+
+def test_flat_real_images_leave_the_error_not_defined_and_say_so_once_per_class():
+    labels, reals = scenes(64)
+    flat_ = flat_reals(labels, reals)
+    terms = texture.texture_terms(reals, flat_, labels)  # real renders scored against flat fills
+    present = torch.stack([texture.region_cores(lab).flatten(1).any(dim=1) for lab in labels])
+    assert torch.equal(terms.untextured, present)
+    assert not terms.numerator.any() and not terms.denominator.any()
+
+    accumulator = accumulated(reals, flat_, labels)
+    with pytest.warns(UserWarning) as caught:
+        results = accumulator.results()
+    lines = [str(w.message) for w in caught]
+    seen = [name for k, name in enumerate(synthetic.CLASS_NAMES) if present[:, k].any()]
+    for k, name in enumerate(synthetic.CLASS_NAMES):
+        said = [line for line in lines if f'in the {name} regions of' in line]
+        if name in seen:
+            assert said == [f'texture error: the real images have no texture in the {name} regions of '
+                            f'{int(present[:, k].sum())} of {int(present[:, k].sum())} images (flat: texture energy '
+                            f'below 1.5e-11 per pixel); not defined there, left out of the mean'], lines
+        else:
+            assert not said
+    assert lines[-1] == 'texture error: not defined for these 6 images: no real region has texture'
+    assert len(lines) == len(seen) + 1
+    assert math.isnan(results['texture_error'])  # not 4.5e11
+    assert list(results['texture_error_classes']) == seen
+    assert all(math.isnan(value) for value in results['texture_error_classes'].values())
+
+
+def test_regions_without_texture_are_left_out_of_the_mean():
+    labels, reals = scenes(64)
+    fakes = batch([blurred(image.permute(1, 2, 0).numpy(), 64) for image in reals])
+    sky = synthetic.CLASS_NAMES.index('sky')
+    no_sky = flat_reals(labels, reals, classes=[sky])  # only the sky of the real images is flat
+    numerator, denominator = texture.texture_terms(fakes, reals, labels)[:2]
+    others = [k for k in range(synthetic.NUM_CLASSES) if k != sky]
+    expected = float(numerator[:, others].sum() / denominator[:, others].sum())
+
+    accumulator = accumulated(fakes, no_sky, labels)
+    assert accumulator.error() == pytest.approx(expected, rel=1e-9)
+    with pytest.warns(UserWarning, match=r'no texture in the sky regions of 6 of 6 images') as caught:
+        per_class = accumulator.results()['texture_error_classes']
+    assert len(caught) == 1
+    assert math.isnan(per_class['sky'])
+    assert {k: v for k, v in per_class.items() if k != 'sky'} == \
+           pytest.approx({k: v for k, v in accumulated(fakes, reals, labels).per_class().items() if k != 'sky'})
+
+    # half the images with flat reals: the mean is that of the other half
+    mixed = torch.cat([reals[:3], flat_reals(labels[3:], reals[3:])])
+    assert texture.texture_error(fakes, mixed, labels) == pytest.approx(
+        texture.texture_error(fakes[:3], reals[:3], labels[:3]), rel=1e-9)
+
+
+def test_the_floor_lies_between_float_rounding_and_the_faintest_texture():
+    labels, reals = scenes(128)
+    for real_images, lowest, highest in ((reals, 1e-7, None), (flat_reals(labels, reals), None, 1e-12)):
+        for lab, image in zip(labels, real_images):
+            energy = texture.signatures(image[None], lab)[0][0].sum(dim=-1)
+            pixels = texture.region_cores(lab).flatten(1).sum(dim=1)
+            per_pixel = (energy / pixels)[pixels > 0]
+            assert lowest is None or bool((per_pixel > max(lowest, 100 * texture.TEXTURE_FLOOR)).all())
+            assert highest is None or bool((per_pixel < min(highest, texture.TEXTURE_FLOOR / 100)).all())
 
 
 def test_every_filter_fits_the_pixel_grid_from_64px_and_fine_ones_drop_out_below():
@@ -322,8 +399,9 @@ def test_texture_elsewhere_is_a_clear_error(mode):
 
 def test_the_table_shows_the_error_and_each_class():
     table = format_table({'texture_error': 0.8, 'texture_error_classes': {'sky': 0.25, 'rose': float('nan')}})
-    for expected in ('texture error (1 = flat)', '0.800', 'texture sky', '0.250', 'n/a'):
+    for expected in ('texture error (1 = flat)', '0.800', 'texture sky', '0.250'):
         assert expected in table
+    assert '|   texture rose           | not defined |' in table.splitlines()
 
 
 def test_help_names_the_metric():
@@ -362,6 +440,27 @@ def test_in_memory_and_on_files_agree(tmp_path):
     with pytest.raises(UserError, match='the texture error needs the label maps: give --label_dir'):
         evaluate_folders(fake_dir, real_dir, None, dataset_mode='synthetic', settings=settings_from_opt(opt),
                          progress=False)
+
+
+def test_evaluate_py_folders_against_flat_reals_says_not_defined(tmp_path, capsys):
+    names = [f'scene_{i}' for i in range(3)]
+    renders = [synthetic.render(i, 64, 0, 'test') for i in range(3)]
+    write_images(str(tmp_path / 'fake'), [image for _, image in renders], names)
+    write_images(str(tmp_path / 'real'), [flat(labels, image) for labels, image in renders], names)
+    write_images(str(tmp_path / 'labels'), [labels for labels, _ in renders], names)
+    out = tmp_path / 'metrics.json'
+    with pytest.warns(UserWarning) as caught:
+        evaluate.main(['folders', '--fake_dir', str(tmp_path / 'fake'), '--real_dir', str(tmp_path / 'real'),
+                       '--label_dir', str(tmp_path / 'labels'), '--dataset_mode', 'synthetic', '--metrics',
+                       'texture', '--gpu_ids', '-1', '--out', str(out)])
+    said = [str(w.message) for w in caught]
+    assert said[-1] == 'texture error: not defined for these 3 images: no real region has texture'
+    assert all(line.startswith('texture error: ') for line in said)  # one line per class, none per pixel
+    table = capsys.readouterr().out
+    assert '| texture error (1 = flat) | not defined |' in table and 'nan' not in table  # was 451069031804.1
+    saved = json.loads(out.read_text())
+    assert saved['texture_error'] is None
+    assert saved['texture_error_classes'] and all(v is None for v in saved['texture_error_classes'].values())
 
 
 def test_evaluate_py_folders_prints_and_writes_it(tmp_path, capsys):
