@@ -10,6 +10,12 @@ Options this script does not know are train.py options for every run (they come 
 configuration's own). Killed and started again with the same command, a study continues where
 it stopped: finished runs are not redone, a run cut short resumes from its last snapshot.
 All runs log to one TensorBoard folder: ``tensorboard --logdir OUT/tensorboard``.
+
+Refused with one line before anything is written (:mod:`experiments.study_paths`): an --out or
+--report that cannot be written or would land among files not the study's own, options the
+study sets itself, and runs another live process is training (:mod:`experiments.study_lock`).
+SIGINT, SIGTERM and SIGHUP stop the workers (they save ``latest``); a worker whose study died
+without telling it stops by itself.
 """
 import argparse
 import datetime
@@ -27,12 +33,16 @@ from typing import Optional
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from experiments import study_plan  # noqa: E402
+from experiments.study_lock import check_free  # noqa: E402
+from experiments.study_paths import check_paths  # noqa: E402
 from experiments.study_plan import Plan, Run  # noqa: E402
 from util.entry import run_cli  # noqa: E402
 from util.errors import OptionError, UserError  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOG_FILE = 'study_log.txt'
+# the study's ways to be told to stop; all reach the workers as SIGTERM (SIGHUP: the terminal closed)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -133,6 +143,19 @@ def check_command_lines(plan: Plan) -> None:
             TrainOptions().parse(list(run.train_args), verbose=False)
         except UserError as exc:
             raise OptionError(f'configuration {run.config!r}: {exc}') from None
+        weights = option_value(run.train_args, '--vgg_weights', 'imagenet')
+        if weights not in ('imagenet', 'random') and not os.path.isfile(weights):
+            # found missing only in the worker, it would fail every run for good
+            raise OptionError(f'--vgg_weights {weights}: no such file (configuration {run.config!r}); give a '
+                              'VGG19 state dict, imagenet or random')
+
+
+def check_runs_free(out: str, plan: Plan) -> None:
+    """Refuses a study while another process trains one of its runs (e.g. the same study,
+    still running in another terminal)."""
+    from experiments.study_eval import run_folder
+    for run in plan.runs:
+        check_free(run_folder(out, run), run.name)
 
 
 def is_complete(out: str, run: Run) -> bool:
@@ -143,9 +166,16 @@ def is_complete(out: str, run: Run) -> bool:
     return read_status(folder).get('state') in (TRAINED, FAILED) and not unscored_epochs(folder)
 
 
+def catch_stop_signals(handler) -> dict:
+    """Installs ``handler`` for the stop signals; returns the handlers it replaced. A signal the
+    study was started ignoring stays ignored: ``nohup`` (SIGHUP) and a background job of a
+    script (SIGINT) ask to outlive the terminal."""
+    return {s: signal.signal(s, handler) for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN}
+
+
 class Scheduler:
-    """Runs the workers, ``jobs`` at a time, and stops them all on SIGINT / SIGTERM (they save
-    their latest snapshot first)."""
+    """Runs the workers, ``jobs`` at a time, and stops them all on SIGINT / SIGTERM / SIGHUP (they
+    save their latest snapshot first); a worker also stops by itself when the study is gone."""
 
     def __init__(self, out: str, jobs: int, threads: int, gpu: str) -> None:
         self.out, self.jobs, self.threads, self.gpu = out, jobs, threads, gpu
@@ -161,7 +191,7 @@ class Scheduler:
                 process.send_signal(signal.SIGTERM)
 
     def run_all(self, runs: list[Run]) -> None:
-        previous = {s: signal.signal(s, self.stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = catch_stop_signals(self.stop)
         try:
             with ThreadPoolExecutor(max_workers=self.jobs) as pool:
                 for future in [pool.submit(self.run_one, run, len(runs)) for run in runs]:
@@ -184,8 +214,8 @@ class Scheduler:
         start = time.time()
         with open(os.path.join(folder, LOG_FILE), 'a', encoding='utf-8') as log:
             process = subprocess.Popen([sys.executable, '-m', 'experiments.study_worker', self.out, run.name,
-                                        '--gpu_ids', self.gpu], cwd=ROOT, env=env, stdout=log,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+                                        '--gpu_ids', self.gpu, '--parent', str(os.getpid())], cwd=ROOT, env=env,
+                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             with self.lock:
                 self.live.add(process)
             code = process.wait()
@@ -243,6 +273,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args, extra = parse(argv)
     out = os.path.abspath(args.out or os.path.join('checkpoints', 'loss_study_quick' if args.quick else 'loss_study'))
     report = args.report or os.path.join(out, 'results.md')
+    check_paths(out, report, args.report is not None, training=not args.report_only)
     if args.report_only:
         plan = study_plan.load_plan(out)
     else:
@@ -253,6 +284,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     start, signum = time.time(), None
     if not args.report_only:
         check_command_lines(plan)
+        check_runs_free(out, plan)
         study_plan.save_plan(plan, out)
         print(f'{len(plan.runs)} runs ({len(plan.configs)} configurations x {len(plan.seeds)} seeds), {jobs} at a '
               f'time with {threads} torch thread(s) each; study folder {out}\n'

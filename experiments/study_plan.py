@@ -8,6 +8,7 @@ import json
 import os
 import shlex
 from dataclasses import asdict, dataclass, field
+from typing import Sequence
 
 from util.errors import OptionError
 from util.fileio import atomic_write_text
@@ -36,6 +37,13 @@ QUICK = ('--dataset_mode synthetic --crop_size 32 --load_size 32 --synthetic_tra
          '--ngf 8 --ndf 8 --num_D 1 --n_layers_D 2 --norm_G spectralspadebatch3x3 --ema --ema_decay 0.9 '
          '--num_patches 16 --save_epoch_freq 1 --save_latest_freq 1000 --print_freq 1000 --display_freq 1000')
 QUICK_SEEDS = (0, 1)
+# train.py options the study sets for every run, with what to use instead: given as well, they
+# would be overridden without a word (or, for the last two, fight the study's own resuming)
+MANAGED = {'--name': 'runs are named CONFIG_sSEED', '--seed': 'use --seeds',
+           '--checkpoints_dir': 'the runs go in OUT/runs: choose OUT with --out',
+           '--tb_dir': 'the TensorBoard logs go in OUT/tensorboard: choose OUT with --out',
+           '--continue_train': 'a study started again continues its runs by itself',
+           '--overwrite_run': 'start afresh with another --out'}
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,9 @@ def make_plan(configs: dict[str, str], seeds: tuple[int, ...], common: tuple[str
         raise OptionError('the study needs at least one configuration')
     if len(set(seeds)) != len(seeds) or not seeds:
         raise OptionError(f'--seeds must be distinct and not empty, got {list(seeds)}')
+    _check_not_managed(common, '')
+    for config, options in configs.items():
+        _check_not_managed(shlex.split(options), f' in configuration {config!r}')
     plan = Plan(dict(configs), tuple(seeds), tuple(common))
     for seed in seeds:
         for config, options in configs.items():
@@ -87,6 +98,13 @@ def make_plan(configs: dict[str, str], seeds: tuple[int, ...], common: tuple[str
                     '--checkpoints_dir', runs_dir(out), '--tb_dir', os.path.join(tensorboard_dir(out), name))
             plan.runs.append(Run(name, config, seed, args))
     return plan
+
+
+def _check_not_managed(args: Sequence[str], where: str) -> None:
+    for arg in args:
+        option = arg.split('=', 1)[0]
+        if option in MANAGED:
+            raise OptionError(f'{option}{where}: the study sets it for each run; {MANAGED[option]}')
 
 
 def runs_dir(out: str) -> str:

@@ -2,17 +2,19 @@
 baseline, a plain reading of them, the figures, every run, and how it was made.
 
 Written beside its figures: ``results.md`` + ``results/*.png`` (figures in the folder named
-like the page)."""
+like the page). Links to them are percent-encoded, so any page name works in a viewer."""
 import json
 import math
 import os
 from typing import Optional
 
 from experiments import study_figures
+from experiments.study_paths import figures_dir
 from experiments.study_plan import BASELINE, Plan
 from experiments.study_stats import (METRICS, RunResult, final_values, finished, gather, metrics_present,
                                      paired_difference, summarise)
 from util.fileio import atomic_write_text
+from util.html import href
 
 PAPER_ORDER = ('vgg', 'patchnce', 'weightnce', 'monce')  # worst to best in the paper's ADE20K FID
 PAPER_FID = {'vgg': 33.9, 'patchnce': 33.42, 'weightnce': 32.47, 'monce': 31.62}
@@ -24,7 +26,7 @@ def write_report(out: str, plan: Plan, path: str, context: dict) -> str:
     results = gather(out, plan)
     configs = list(plan.configs)
     metrics = metrics_present(results)
-    figures = os.path.splitext(path)[0]
+    figures = figures_dir(path)
     os.makedirs(figures, exist_ok=True)
     rel = os.path.basename(figures)
     parts = [_header(plan, results, context)]
@@ -32,11 +34,12 @@ def write_report(out: str, plan: Plan, path: str, context: dict) -> str:
     parts.append(_differences(results, configs, metrics))
     parts.append(_reading(results, configs, metrics))
     plots = [m for m in metrics if study_figures.metric_plot(results, configs, m, os.path.join(figures, f'{m}.png'))]
-    parts.append('## Curves\n\n' + '\n'.join(f'![{METRICS[m][0]}]({rel}/{m}.png)' for m in plots) + '\n'
+    parts.append('## Curves\n\n' + '\n'.join(f'![{METRICS[m][0]}]({href(f"{rel}/{m}.png")})' for m in plots) + '\n'
                  if plots else '## Curves\n\nNo run has been scored yet.\n')
     caption = study_figures.sample_grid(out, plan, results, configs, os.path.join(figures, 'samples.png'))
     if caption:
-        parts.append(f'## The same test label maps, every configuration\n\n{caption}.\n\n![samples]({rel}/samples.png)\n')
+        parts.append(f'## The same test label maps, every configuration\n\n{caption}.\n\n'
+                     f'![samples]({href(f"{rel}/samples.png")})\n')
     parts.append(_every_run(results, metrics))
     parts.append(_how(plan, context))
     text = '\n'.join(parts)

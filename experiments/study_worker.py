@@ -5,14 +5,22 @@ then scores its epoch snapshots. The run's state is kept in ``<run>/study_status
 ``trained`` / ``failed`` (with the error) and the seconds spent training and scoring, summed over
 the sessions of a resumed study. The torch thread count comes from the environment
 (``OMP_NUM_THREADS``), set by the study so that jobs x threads fits the cores.
+
+The worker holds the run's lock (:mod:`experiments.study_lock`) while it works, and ends with
+the study however the study ends: on SIGTERM (which the study forwards) it saves ``latest``
+when training and stops, and it sends itself SIGTERM when its parent is gone (a study killed
+with SIGKILL, or whose terminal closed, cannot forward anything).
 """
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import time
 
 from experiments.study_eval import evaluate_run, prune, run_folder
+from experiments.study_lock import RunLock
 from experiments.study_plan import Run, load_plan
 from options.train_options import TrainOptions
 from runs import layout
@@ -21,6 +29,7 @@ from util.fileio import atomic_write_text
 
 STATUS_FILE = 'study_status.json'
 TRAINED, FAILED, STOPPED = 'trained', 'failed', 'stopped'
+PARENT_CHECK_SECONDS = 1.0
 
 
 def read_status(folder: str) -> dict:
@@ -77,20 +86,46 @@ def main(argv: list[str]) -> int:
     parser.add_argument('out')
     parser.add_argument('name')
     parser.add_argument('--gpu_ids', default='-1', help="the GPU that scores the snapshots ('-1': CPU)")
+    parser.add_argument('--parent', type=int, default=None,
+                        help='the study process: the worker stops when it is gone [default: the parent at start]')
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_signal)  # training replaces it with its own: save latest, then stop
+    stop_with_parent(os.getppid() if args.parent is None else args.parent)
     run = load_plan(args.out).run(args.name)
     folder = run_folder(args.out, run)
+    with RunLock(folder, run.name):
+        return work(args.out, run, folder, args.gpu_ids)
+
+
+def work(out: str, run: Run, folder: str, gpu_ids: str) -> int:
     status = read_status(folder)
     if status.get('state') not in (TRAINED, FAILED):
         code = _train(run, folder, status)
         if code != 0:  # stopped by a signal; latest was saved and the next session resumes it
             return code
     start = time.time()
-    evaluate_run(args.out, run, args.gpu_ids)
+    evaluate_run(out, run, gpu_ids)
     status['eval_seconds'] = round(status.get('eval_seconds', 0.0) + time.time() - start, 1)
     status['pruned_bytes'] = status.get('pruned_bytes', 0) + prune(folder)
     write_status(folder, status)
     return 0
+
+
+def _exit_on_signal(signum, frame) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the lock's removal; a scored epoch is already on disk
+
+
+def stop_with_parent(parent: int) -> None:
+    """Sends this process SIGTERM once ``parent`` is no longer its parent: the parent died and
+    the worker was adopted. The study runs its workers in their own session (a Ctrl-C reaches
+    the study only, which forwards it), so nothing else would tell them."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        print(f'the study (process {parent}) is gone: stopping', file=sys.stderr, flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name='parent-watch', daemon=True).start()
 
 
 if __name__ == '__main__':

@@ -1,19 +1,26 @@
 """The loss study end to end on a toy scale (--quick): every run trained and scored at every
-epoch, the report with its tables and figures, nothing redone when run again, a killed study
-resumed, a failed run reported, a bad configuration refused before anything trains."""
+epoch, the report with its tables and figures, nothing redone when run again, a stopped study
+resumed, a failed run reported, a bad configuration refused before anything trains, workers
+that end with their study however it ends, and a run never trained by two processes."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 
 import pytest
 from PIL import Image
 
-from experiments import study_plan
+from experiments import loss_study, study_plan
 from experiments.study_eval import METRICS_FILE, read_results
+from experiments.study_lock import is_running, read_holder
+from experiments.study_report import write_report
 from experiments.study_worker import STATUS_FILE
+from runs import layout
+from util.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, 'experiments', 'loss_study.py')
@@ -116,19 +123,37 @@ def test_a_bad_configuration_is_refused_before_anything_trains(tmp_path):
     assert not os.path.isdir(os.path.join(tmp_path, 'runs'))
 
 
-def test_a_killed_study_resumes_where_it_stopped(tmp_path):
+def test_report_links_reach_the_figures_whatever_the_page_is_called(finished_study, tmp_path):
+    out, _ = finished_study
+    page = os.path.join(tmp_path, 'r #1?%41 caf\udce9.md')  # the last: a Latin-1 byte, not UTF-8
+    text = write_report(str(out), study_plan.load_plan(str(out)), page, {})
+    links = re.findall(r'!\[[^\]]*\]\(([^)]*)\)', text)
+    assert len(links) == 5  # the curves of miou, pixel_acc, swd, texture_error, and the samples
+    for link in links:
+        assert re.fullmatch(r'[A-Za-z0-9_.~/%-]+', link), link  # '#', '?', ' ' would cut the link short
+        assert os.path.isfile(os.path.join(tmp_path, os.fsdecode(urllib.parse.unquote_to_bytes(link)))), link
+
+
+def wait_for(path: str, process: subprocess.Popen) -> None:
+    deadline = time.time() + 300
+    while not os.path.isfile(path) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert os.path.isfile(path), f'{path} never appeared'
+
+
+def test_a_study_whose_terminal_closed_stops_its_workers_and_resumes(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS='1')
     process = subprocess.Popen([sys.executable, SCRIPT, '--quick', '--out', str(tmp_path), '--configs', 'vgg',
                                 '--seeds', '0', *LONGER], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    snapshot = os.path.join(tmp_path, 'runs', 'vgg_s0', '1_net_G.pth')
-    deadline = time.time() + 300
-    while not os.path.isfile(snapshot) and time.time() < deadline and process.poll() is None:
-        time.sleep(0.2)
-    process.send_signal(signal.SIGTERM)
+    folder = os.path.join(tmp_path, 'runs', 'vgg_s0')
+    wait_for(os.path.join(folder, '1_net_G.pth'), process)
+    worker = read_holder(folder)  # the worker holds the run's lock while it trains
+    process.send_signal(signal.SIGHUP)
     _, err = process.communicate(timeout=300)
-    assert process.returncode == 128 + signal.SIGTERM, err
+    assert process.returncode == 128 + signal.SIGHUP, err
     assert 'run the same command again' in err
+    assert not is_running(worker.pid, worker.start) and read_holder(folder) is None  # gone, and let go of the run
     assert status(tmp_path, 'vgg_s0')['state'] == 'stopped'
     again = study(tmp_path, '--configs', 'vgg', '--seeds', '0', *LONGER)
     assert again.returncode == 0, again.stderr
@@ -139,3 +164,45 @@ def test_a_killed_study_resumes_where_it_stopped(tmp_path):
     assert rows[-1]['total_images'] == 5 * 16
     assert len(json.load(open(os.path.join(tmp_path, 'sessions.json')))) == 2
     assert study_plan.load_plan(str(tmp_path)).runs[0].name == 'vgg_s0'
+
+
+PARENT = ('import subprocess, sys, time\n'
+          'worker = subprocess.Popen([sys.executable, "-m", "experiments.study_worker", sys.argv[1], "vgg_s0"],\n'
+          '                          stdout=open(sys.argv[2], "w"), stderr=subprocess.STDOUT, start_new_session=True)\n'
+          'print(worker.pid, flush=True)\n'
+          'time.sleep(600)\n')
+
+
+def test_a_worker_whose_study_was_killed_stops_and_no_second_study_trains_its_run(tmp_path):
+    """A study killed with SIGKILL cannot stop its workers: each notices its parent is gone. While
+    one lives, the study started again refuses its run instead of training it a second time."""
+    command = ['--quick', '--out', str(tmp_path), '--configs', 'vgg', '--seeds', '0', '--niter', '1000']  # hours
+    args, extra = loss_study.parse(command)
+    plan = study_plan.make_plan(loss_study.chosen_configs(args), loss_study.chosen_seeds(args),
+                                loss_study.common_options(args, extra), str(tmp_path))
+    study_plan.save_plan(plan, str(tmp_path))  # the plan the study writes before it starts a worker
+    folder = os.path.join(tmp_path, 'runs', 'vgg_s0')
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    parent = subprocess.Popen([sys.executable, '-c', PARENT, str(tmp_path), str(tmp_path / 'worker_log.txt')],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    worker = int(parent.stdout.readline())
+    try:
+        wait_for(os.path.join(folder, '1_net_G.pth'), parent)
+        assert read_holder(folder).pid == worker
+        with pytest.raises(UserError, match=rf'^vgg_s0 is being trained by process {worker} \(lock file '):
+            loss_study.main(command)  # the same study, started again
+        assert not os.path.exists(os.path.join(folder, 'study_log.txt'))  # no worker of its own was started
+        parent.kill()
+        parent.wait()
+        deadline = time.time() + 60
+        while is_running(worker) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not is_running(worker), 'the worker trains on without its study'
+    finally:
+        parent.kill()
+        if is_running(worker):
+            os.kill(worker, signal.SIGKILL)
+    log = open(tmp_path / 'worker_log.txt').read()
+    assert 'is gone: stopping' in log and 'stopped by signal 15: saved latest' in log
+    assert status(tmp_path, 'vgg_s0')['state'] == 'stopped'
+    assert os.path.isfile(layout.state_file(folder, 'latest')) and read_holder(folder) is None

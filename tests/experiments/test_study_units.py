@@ -2,6 +2,7 @@
 import argparse
 import math
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -96,3 +97,34 @@ def test_resume_args_follow_the_run_folder(tmp_path):
     assert resume_args(folder) == ['--overwrite_run']  # files but no snapshot to resume from
     (tmp_path / 'latest_train_state.pth').write_bytes(b'x')
     assert resume_args(folder) == ['--continue_train']
+
+
+def test_the_study_stops_on_a_closed_terminal_unless_started_to_outlive_it():
+    def handler(signum, frame) -> None:
+        pass
+
+    before = {s: signal.getsignal(s) for s in loss_study.STOP_SIGNALS}
+    try:
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        loss_study.catch_stop_signals(handler)
+        assert all(signal.getsignal(s) is handler for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup starts it
+        replaced = loss_study.catch_stop_signals(handler)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN and signal.SIGHUP not in replaced
+    finally:
+        for s, previous in before.items():
+            signal.signal(s, previous)
+
+
+@pytest.mark.parametrize('where, option, hint', [
+    ('common', '--checkpoints_dir=elsewhere', r'--checkpoints_dir: the study sets it for each run; the runs go in '
+                                              r'OUT/runs: choose OUT with --out'),
+    ('common', '--tb_dir', r'--tb_dir: .*choose OUT with --out'),
+    ('config', '--seed', r"--seed in configuration 'a': the study sets it for each run; use --seeds"),
+    ('config', '--continue_train', r"--continue_train in configuration 'a': .*continues its runs by itself"),
+])
+def test_options_the_study_sets_itself_are_refused(tmp_path, where, option, hint):
+    config = '--perceptual_loss vgg' + (f' {option} 1' if where == 'config' else '')
+    common = ('--crop_size', '32') + ((option, 'x') if where == 'common' else ())
+    with pytest.raises(OptionError, match=f'^{hint}'):
+        study_plan.make_plan({'a': config}, (0,), common, str(tmp_path))
