@@ -2,5 +2,6 @@
 
 :mod:`painter.engine` loads the run as test.py does and synthesises; :mod:`painter.server`
 serves the page (``static/``) and the JSON / PNG endpoints; :mod:`painter.classes` names the
-classes; :mod:`painter.labelmaps` turns bytes into class indices and back. See docs/painter.md.
+classes; :mod:`painter.labelmaps` turns bytes into class indices and back; :mod:`painter.params`
+reads and range-checks the numbers of a request. See docs/painter.md.
 """

@@ -19,11 +19,8 @@ from PIL import Image
 
 from data.image_io import load_index_map, load_rgb
 from data.validation import DONTCARE, to_class_indices
+from painter.params import RequestError
 from util.errors import UserError
-
-
-class RequestError(ValueError):
-    """A request the painter refuses; the message is shown in the page as it is."""
 
 
 def dtype_for(num_classes: int) -> str:

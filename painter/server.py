@@ -2,6 +2,8 @@
 
 Threaded (:class:`http.server.ThreadingHTTPServer`): the page stays responsive while the
 generator runs; :class:`painter.engine.Painter` lets one generator call run at a time.
+Under load every request is answered: at most ``MAX_IN_FLIGHT`` are handled at once, and one
+more is answered at once with 503 and ``Retry-After`` (never a reset connection).
 
 Endpoints (errors: a status >= 400 and ``{"error": "<one line>"}``):
 
@@ -16,16 +18,19 @@ Endpoints (errors: a status >= 400 and ``{"error": "<one line>"}``):
 ``POST /api/style_photo``        a photo file -> ``{"photo": id}``; query ``filename``
 
 A JSON map is ``{"width", "height", "dtype", "data": base64 of the raw map, "note"}``.
+Numbers in a request are range-checked by :mod:`painter.params` (a 400 says the range).
 """
 import json
 import os
 import sys
+import threading
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from painter.engine import Painter
-from painter.labelmaps import RequestError, index_png
+from painter.labelmaps import index_png
+from painter.params import INDEX_RANGE, RequestError, parse_int
 from util.errors import UserError, user_message
 
 HOST = '127.0.0.1'
@@ -34,13 +39,19 @@ PAGES = {'/': ('index.html', 'text/html; charset=utf-8'),
          '/index.html': ('index.html', 'text/html; charset=utf-8'),
          '/painter.js': ('painter.js', 'text/javascript; charset=utf-8')}
 MAX_BODY = 64 * 1024 * 1024
+MAX_IN_FLIGHT = 16  # requests handled at once: bounds the threads at work and the bodies held in memory
+RETRY_AFTER_S = 1
 
 
 class PainterServer(ThreadingHTTPServer):
     daemon_threads = True  # a stuck browser connection never keeps the process alive
+    # connections the kernel holds until accepted (clamped to net.core.somaxconn): with
+    # http.server's 5, a burst of 40 clients overflowed it and connections were reset
+    request_queue_size = 1024
 
     def __init__(self, painter: Painter, port: int = 0, quiet: bool = False) -> None:
         self.painter, self.quiet = painter, quiet
+        self.slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
         super().__init__((HOST, port), PainterHandler)
 
     @property
@@ -60,6 +71,14 @@ class PainterHandler(BaseHTTPRequestHandler):
         self._handle(self._post)
 
     def _handle(self, route) -> None:
+        if not self.server.slots.acquire(blocking=False):
+            return self._busy()
+        try:
+            self._answer(route)
+        finally:
+            self.server.slots.release()
+
+    def _answer(self, route) -> None:
         try:
             if not self._local_host():
                 self.close_connection = True  # its body, if any, is left unread
@@ -88,10 +107,8 @@ class PainterHandler(BaseHTTPRequestHandler):
         if path == '/api/test_split':
             return self._json(painter.test_split())
         if path.startswith('/api/test_split/'):
-            tail = path.rsplit('/', 1)[1]
-            if not tail.isdigit():
-                raise RequestError(f"'{tail}' is not a test map number")
-            return self._json(painter.test_map(int(tail)))
+            index = parse_int(path.rsplit('/', 1)[1], 'the test map number', *INDEX_RANGE)
+            return self._json(painter.test_map(index))
         self._error(404, f'no such page: {path}')
 
     def _post(self, path: str, query: dict) -> None:
@@ -118,24 +135,43 @@ class PainterHandler(BaseHTTPRequestHandler):
         host = (self.headers.get('Host') or '').rsplit(':', 1)[0].strip('[]')
         return host in ('127.0.0.1', 'localhost', '')
 
-    def _body(self) -> bytes:
+    def _content_length(self) -> int:
         try:
-            length = int(self.headers.get('Content-Length') or 0)
-        except ValueError:
-            self.close_connection = True
-            raise RequestError('bad Content-Length header') from None
-        if length > MAX_BODY:
-            self.close_connection = True
-            raise RequestError(f'the upload is {length} bytes, more than the {MAX_BODY // 2 ** 20} MiB the painter '
-                               'accepts')
+            return parse_int(self.headers.get('Content-Length') or '0',
+                             f"the upload's size in bytes (Content-Length; {MAX_BODY // 2 ** 20} MiB at most)",
+                             0, MAX_BODY)
+        except RequestError:
+            self.close_connection = True  # the body cannot be told from the next request
+            raise
+
+    def _body(self) -> bytes:
+        length = self._content_length()
         return self.rfile.read(length) if length > 0 else b''
 
-    def _json(self, value, status: int = 200) -> None:
-        self._send(status, json.dumps(value).encode('utf-8'), 'application/json')
-
-    def _error(self, status: int, message: str) -> None:
+    def _busy(self) -> None:
+        """Answers 503 without doing the work. The body is read first: closing a connection
+        with unread data makes the kernel reset it, and the client would never see the 503."""
+        self.close_connection = True
         try:
-            self._json({'error': message}, status)
+            left = self._content_length()
+            while left > 0:
+                chunk = self.rfile.read(min(left, 1 << 16))
+                if not chunk:
+                    break  # the client closed its side
+                left -= len(chunk)
+            self._error(503, f'the painter is busy ({MAX_IN_FLIGHT} requests in progress); retry in '
+                             f'{RETRY_AFTER_S} s', {'Retry-After': str(RETRY_AFTER_S), 'Connection': 'close'})
+        except RequestError as exc:
+            self._error(400, str(exc))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _json(self, value, status: int = 200, headers: dict = None) -> None:
+        self._send(status, json.dumps(value).encode('utf-8'), 'application/json', headers)
+
+    def _error(self, status: int, message: str, headers: dict = None) -> None:
+        try:
+            self._json({'error': message}, status, headers)
         except (BrokenPipeError, ConnectionResetError):
             pass
 

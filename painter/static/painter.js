@@ -33,11 +33,23 @@ async function errorText(response) {
   return `the server answered ${response.status} ${response.statusText}`;
 }
 
+// A busy server answers 503 with Retry-After: wait that long and ask again (a few times)
+// rather than show an error for a request that will succeed a moment later.
+const RETRIES = 5;
+async function send(url, options) {
+  for (let attempt = 0; ; attempt++) {
+    const response = await fetch(url, options);
+    if (response.status !== 503 || attempt >= RETRIES) return response;
+    const wait = Number(response.headers.get('Retry-After')) || 1;
+    await new Promise(resolve => setTimeout(resolve, 1000 * wait));
+  }
+}
+
 // ------------------------------------------------------------------ start
 async function start() {
   let response;
   try {
-    response = await fetch('api/info');
+    response = await send('api/info');
   } catch (e) {
     say('cannot reach the painter server; is app.py still running?', 'error');
     return;
@@ -282,7 +294,7 @@ async function synthesize() {
   $('status').textContent = '· synthesising…';
   const started = performance.now();
   try {
-    const response = await fetch(`api/synthesize?${query({ style_seed: P.style.seed, photo: P.style.photo })}`, {
+    const response = await send(`api/synthesize?${query({ style_seed: P.style.seed, photo: P.style.photo })}`, {
       method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: rawMap(),
     });
     if (!response.ok) {
@@ -336,7 +348,7 @@ function setMap(map) {
 async function uploadLabel(file) {
   if (!file) return;
   say(`reading ${file.name}…`, 'note');
-  const response = await fetch(`api/upload_label?filename=${encodeURIComponent(file.name)}`, {
+  const response = await send(`api/upload_label?filename=${encodeURIComponent(file.name)}`, {
     method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: file,
   });
   if (!response.ok) { say(`upload refused: ${await errorText(response)}`, 'error'); return; }
@@ -347,7 +359,7 @@ async function uploadLabel(file) {
 
 async function loadTestSplit() {
   const select = $('test-split');
-  const response = await fetch('api/test_split');
+  const response = await send('api/test_split');
   select.textContent = '';
   if (!response.ok) { say(await errorText(response), 'error'); return; }
   const split = await response.json();
@@ -372,7 +384,7 @@ async function loadTestSplit() {
 async function loadTestMap() {
   const index = $('test-split').value;
   if (index === '') return;
-  const response = await fetch(`api/test_split/${index}`);
+  const response = await send(`api/test_split/${index}`);
   if (!response.ok) { say(await errorText(response), 'error'); return; }
   const map = await response.json();
   setMap(map);
@@ -392,7 +404,7 @@ function saveBlob(blob, name) {
 }
 
 async function downloadLabel() {
-  const response = await fetch(`api/labelmap?${query()}`, {
+  const response = await send(`api/labelmap?${query()}`, {
     method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: rawMap(),
   });
   if (!response.ok) { say(await errorText(response), 'error'); return; }
@@ -421,7 +433,7 @@ function setStyle(style) {
 
 async function uploadStylePhoto(file) {
   if (!file) return;
-  const response = await fetch(`api/style_photo?filename=${encodeURIComponent(file.name)}`, {
+  const response = await send(`api/style_photo?filename=${encodeURIComponent(file.name)}`, {
     method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: file,
   });
   if (!response.ok) { say(`style photo refused: ${await errorText(response)}`, 'error'); return; }

@@ -2,6 +2,7 @@
 a free port from a thread; images compared with test.py's for the same map, pixel for pixel."""
 import argparse
 import base64
+import http.client
 import io
 import json
 import os
@@ -15,7 +16,7 @@ from PIL import Image
 
 from data.synthetic import CLASS_NAMES, render
 from painter.classes import ADE20K_NAMES, class_table
-from painter.engine import DEEPFASHION_REFUSAL, Painter, parse_options
+from painter.engine import DEEPFASHION_REFUSAL, MAX_PHOTOS, Painter, parse_options
 from painter_helpers import REPO, png_array, run_test_py, scene_map
 from util.errors import OptionError
 
@@ -178,7 +179,7 @@ def test_test_split_of_the_builtin_dataset_renders_its_scenes(served):
     assert status == 200
     assert np.array_equal(decoded(answer), render(5, W, served.painter.opt.synthetic_seed, 'test')[0])
     status, answer = served.json('api/test_split/12')
-    assert status == 400 and 'does not exist (the split has 12)' in answer['error']
+    assert status == 400 and 'does not exist: the split has 12, numbered 0..11' in answer['error']
 
 
 def test_test_split_of_a_folder_lists_its_label_files(tiny_run, tmp_path):
@@ -242,7 +243,9 @@ def test_vae_style_photo_sets_the_style_as_test_py_with_that_photo(vae_served, t
     labels = scene_map(64, 64)
     _, info = vae_served.json('api/info')
     rng = np.random.default_rng(1)
-    photos = {'warm': np.zeros((64, 64, 3), np.uint8), 'noise': rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)}
+    photos = {'warm': np.zeros((64, 64, 3), np.uint8), 'noise': rng.integers(0, 255, (64, 64, 3), dtype=np.uint8),
+              # of another size, with the map's shape: resized to the map's size (bicubic) as test.py's loader does
+              'big': rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)}
     photos['warm'][..., 0], photos['warm'][..., 1] = 230, 120
     images = {}
     for name, photo in photos.items():
@@ -255,24 +258,85 @@ def test_vae_style_photo_sets_the_style_as_test_py_with_that_photo(vae_served, t
     default = png_array(vae_served.synthesize(labels)[1])
     assert np.abs(images['warm'].astype(int) - default).mean() > 1
 
-    # test.py with --image_dir holding the photo gives the same image
+    # test.py with --image_dir holding the photo, as it is, gives the same image. The photo of
+    # another size is the one compared: its path (read, resize, encode) covers a same-size
+    # photo's, which skips only the resize; one test.py run, as the sampled z depends on a
+    # map's place in test.py's order
     (tmp_path / 'maps').mkdir()
     (tmp_path / 'photos').mkdir()
     Image.fromarray(labels).save(tmp_path / 'maps' / 'face.png')
-    Image.fromarray(photos['warm']).save(tmp_path / 'photos' / 'face.png')
+    Image.fromarray(photos['big']).save(tmp_path / 'photos' / 'face.png')
     expected = run_test_py(info['test_command'], tmp_path / 'maps', tmp_path / 'results',
                            '--image_dir', str(tmp_path / 'photos'))['face']
-    assert np.array_equal(images['warm'], expected)
-
-    # a photo of another size is resized to the map's (bicubic, as the loader resizes photos)
-    status, answer = vae_served.json('api/style_photo', body=png_bytes(photos['noise'][:40, :30]),
-                                     query={'filename': 'small.png'})
-    assert status == 200 and vae_served.synthesize(labels, photo=answer['photo'])[0] == 200
+    assert np.array_equal(images['big'], expected)
+    assert np.abs(images['big'].astype(int) - images['noise']).mean() > 1  # the resized photo is its own style
 
     status, payload = vae_served.synthesize(labels, photo='0123456789abcdef')
     assert status == 400 and 'upload it again' in json.loads(payload)['error']
     status, answer = vae_served.json('api/style_photo', body=b'garbage', query={'filename': 'me.jpg'})
     assert status == 400 and answer['error'].startswith('me.jpg: cannot read image')
+
+
+def test_style_photos_beyond_the_cache_limit_drop_the_oldest(vae_served):
+    labels = scene_map(64, 64)
+
+    def upload_photo(i: int) -> str:
+        status, answer = vae_served.json('api/style_photo', body=png_bytes(np.full((8, 8, 3), i, np.uint8)),
+                                         query={'filename': f'p{i}.png'})
+        assert status == 200, answer
+        return answer['photo']
+
+    def kept(photo: str) -> bool:
+        status, payload = vae_served.synthesize(labels, photo=photo)
+        assert status == 200 or (status == 400 and 'upload it again' in json.loads(payload)['error'])
+        return status == 200
+
+    ids = [upload_photo(i) for i in range(MAX_PHOTOS + 1)]
+    assert len(set(ids)) == MAX_PHOTOS + 1
+    assert (kept(ids[0]), kept(ids[1]), kept(ids[-1])) == (False, True, True)
+    # uploading a kept photo again makes it the newest: the next new one drops the oldest other
+    assert upload_photo(1) == ids[1]
+    upload_photo(MAX_PHOTOS + 1)
+    assert (kept(ids[1]), kept(ids[2]), kept(ids[3])) == (True, False, True)
+    assert len(vae_served.painter.photos) == MAX_PHOTOS  # the dropped photos' tensors are released
+
+
+def raw_post(served, path: str, content_length: str) -> tuple[int, bytes]:
+    """A POST whose Content-Length header is as given (urllib always writes the true one)."""
+    connection = http.client.HTTPConnection('127.0.0.1', served.server.server_address[1], timeout=60)
+    try:
+        connection.putrequest('POST', path)
+        connection.putheader('Content-Length', content_length)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+SEEDS = "style_seed must be an integer in 0..18446744073709551615, got '{}'"
+LABELS = scene_map(64, 64)
+
+
+@pytest.mark.parametrize('ask, words', [
+    (lambda s: s.synthesize(LABELS, style_seed=2 ** 64), SEEDS.format(2 ** 64)),  # was a 500 from manual_seed
+    (lambda s: s.synthesize(LABELS, style_seed=-2 ** 63 - 1), SEEDS.format(-2 ** 63 - 1)),
+    (lambda s: s.synthesize(LABELS, style_seed=-1), SEEDS.format(-1)),
+    (lambda s: s.synthesize(LABELS, style_seed='1.5'), SEEDS.format('1.5')),
+    (lambda s: s.request('api/synthesize', body=LABELS.tobytes(), query={'width': 10 ** 30, 'height': 64}),
+     f"width must be an integer in 1..65535, got '{10 ** 30}'"),
+    (lambda s: s.request('api/labelmap', body=LABELS.tobytes(), query={'width': 64, 'height': '64 '}),
+     "height must be an integer in 1..65535, got '64 '"),
+    (lambda s: s.request('api/test_split/' + '1' * 5000),  # was a 500: int() refuses 5000 digits
+     'the test map number must be an integer in 0..2147483647, got '),
+    (lambda s: raw_post(s, '/api/synthesize?width=64&height=64', '-5'),  # was read as an empty body
+     "the upload's size in bytes (Content-Length; 64 MiB at most) must be an integer in 0..67108864, got '-5'"),
+])
+def test_numbers_out_of_range_are_refused_with_the_allowed_range(vae_served, ask, words):
+    result = ask(vae_served)
+    status, error = result[0], json.loads(result[-1])['error']
+    assert status == 400 and words in error, (status, error)
+    assert vae_served.synthesize(LABELS, style_seed=2 ** 64 - 1)[0] == 200  # the top of the range is a style
 
 
 def test_concurrent_requests_each_get_the_image_of_their_map(vae_served):

@@ -5,6 +5,7 @@ computed here from the same gestures, and the image shown against test.py's for 
 Needs Selenium, Chromium and chromedriver (``make browser-test`` installs them); skipped
 otherwise, saying which is missing."""
 import io
+import time
 import shutil
 
 import numpy as np
@@ -169,3 +170,23 @@ def test_upload_and_test_split_maps_replace_the_canvas(page, served, tmp_path):
     # the shown image is the server's for that map
     status, payload = served.synthesize(render(2, W, seed, 'test')[0])
     assert status == 200 and page.shown_image() == payload
+
+
+def test_a_busy_server_is_asked_again_not_shown_as_an_error(page, served):
+    """With every request slot taken the server answers 503 + Retry-After; the page waits and
+    asks again, and shows the image once a slot is free."""
+    from painter.server import MAX_IN_FLIGHT
+    for _ in range(MAX_IN_FLIGHT):
+        served.server.slots.acquire()
+    try:
+        page.choose_class(2)
+        before = page.version()
+        page.drag((5, 5), (20, 5))
+        page.wait(lambda: page.version() > before, 'the page did not take the change')
+        time.sleep(1.5)  # the page meets at least one 503 meanwhile
+        assert 'busy' not in page.js("return document.getElementById('message').textContent")
+    finally:
+        for _ in range(MAX_IN_FLIGHT):
+            served.server.slots.release()
+    page.wait_idle()
+    assert page.js("return document.getElementById('message').className") != 'error'
