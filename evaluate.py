@@ -94,7 +94,7 @@ def overview() -> str:
             + described(MODEL, f'{MODES[MODEL]}: generates a split as test.py does (with the EMA generator when '
                                f'one was saved) and scores it in memory. Options: those of test.py (--name, '
                                f'--which_epoch, --dataroot, --dataset_mode, --phase, --how_many, '
-                               f'--checkpoints_dir, --results_dir, ...). metrics.json goes to '
+                               f'--checkpoints_dir, --results_dir, --backend, ...). metrics.json goes to '
                                f'results_dir/name/phase_epoch/.')
             + described(FOLDERS, f'{MODES[FOLDERS]}: generated images against real images, paired by file '
                                  f'name. Options: {", ".join(folder_only)}. metrics.json goes in the parent '
@@ -194,14 +194,16 @@ def evaluate_experiment(argv: Sequence[str], chosen: str = f'{MODEL} mode') -> t
 def score_generator(opt: argparse.Namespace) -> dict:
     """Generates ``opt.phase`` with the run's generator and scores it in memory."""
     from evaluation.generator_eval import GeneratorEvaluator, generator_function  # loads pytorch-fid
+    from inference.backends import backend_of, inference_model
     from models.pix2pix_model import Pix2PixModel
-    model = Pix2PixModel(opt).eval()
+    model = inference_model(Pix2PixModel(opt).eval(), opt)  # --backend, as test.py
     how_many = None if math.isinf(opt.how_many) else int(opt.how_many)
     evaluator = GeneratorEvaluator(opt, opt.phase, model.device, model.preprocess_input, max_images=how_many)
     torch.manual_seed(opt.seed)  # the VAE's prior samples repeat
     results = evaluator.score(generator_function(model.netG, model.netE), progress=True)
     results['info'] = {'name': opt.name, 'which_epoch': opt.which_epoch, 'phase': opt.phase,
-                       'dataset_mode': opt.dataset_mode, 'metrics': list(evaluator.suite.metrics)}
+                       'dataset_mode': opt.dataset_mode, 'metrics': list(evaluator.suite.metrics),
+                       'backend': backend_of(model)}
     return results
 
 

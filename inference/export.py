@@ -10,6 +10,10 @@ The exported model is the generator alone:
   random style (the image encoder is not exported);
 - output ``image``: float32 (B, 3, H, W) in [-1, 1].
 
+``--backend onnxruntime`` (:mod:`inference.backends`) also exports a ``--use_vae`` run's image
+encoder with :func:`export_encoder`: input ``real`` (B, 3, H, W) in [-1, 1], outputs ``mu`` and
+``logvar`` (B, ``--z_dim``), so that a style photo works there too.
+
 The batch size is free; height and width are the run's (``--crop_size`` by ``--crop_size /
 --aspect_ratio``). The generator is the one test.py uses: the EMA copy when training saved one,
 unless ``--no_ema``. Before anything is written the exported model is run on random label maps at
@@ -27,7 +31,7 @@ import json
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -171,6 +175,16 @@ def check_output_path(path: str, extension: str = '.onnx') -> None:
 
 
 # ----------------------------------------------------------------------------- the model
+@dataclass(frozen=True)
+class Signature:
+    """The names of an exported model's inputs and outputs, in call order."""
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+
+ENCODER_SIGNATURE = Signature(('real',), ('mu', 'logvar'))
+
+
 @dataclass
 class ModelSpec:
     """What the exported model takes and gives."""
@@ -191,6 +205,10 @@ class ModelSpec:
     @property
     def input_names(self) -> list[str]:
         return ['semantics'] + (['z'] if self.z_dim else [])
+
+    @property
+    def signature(self) -> Signature:
+        return Signature(tuple(self.input_names), ('image',))
 
     def shapes(self) -> str:
         """'semantics (B, C, H, W)[, z (B, Z)]; output: image (B, 3, H, W) in [-1, 1]'."""
@@ -224,6 +242,17 @@ class ExportableGenerator(nn.Module):
         return self.netG(semantics, z=z)
 
 
+class ExportableEncoder(nn.Module):
+    """``forward(real) -> (mu, logvar)``: the ``--use_vae`` image encoder."""
+
+    def __init__(self, netE: nn.Module) -> None:
+        super().__init__()
+        self.netE = netE
+
+    def forward(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.netE(real)
+
+
 def load_generator(opt: argparse.Namespace, log: Callable[[str], None] = print) -> tuple[nn.Module, str, str]:
     """(the generator in eval mode, its label G or G_ema, its file), as test.py loads it."""
     layout.check_generator_exists(opt)
@@ -238,7 +267,12 @@ def load_generator(opt: argparse.Namespace, log: Callable[[str], None] = print) 
 
 
 def prepare_for_export(netG: nn.Module) -> ExportableGenerator:
-    """An eval-mode copy of ``netG`` computing the same function with plain layers:
+    """An eval-mode copy of ``netG`` with plain layers (:func:`plain_copy`), taking z as an input."""
+    return ExportableGenerator(plain_copy(netG)).eval()
+
+
+def plain_copy(net: nn.Module) -> nn.Module:
+    """An eval-mode copy of ``net`` computing the same function with plain layers:
 
     - spectral norm is baked in: in eval mode the weight is ``weight_orig / sigma`` with sigma from
       the stored u and v (no power iteration), so it is fixed; the copy holds that weight, as
@@ -247,7 +281,7 @@ def prepare_for_export(netG: nn.Module) -> ExportableGenerator:
       exporter needs the channel count to make them itself, which it loses after the VAE's reshape
       with a free batch size (same arithmetic, checked against the original by the export check).
     """
-    net = copy.deepcopy(netG).eval()
+    net = copy.deepcopy(net).eval()
     for module in net.modules():
         for hook in list(module._forward_pre_hooks.values()):
             if isinstance(hook, SpectralNorm):
@@ -262,7 +296,7 @@ def prepare_for_export(netG: nn.Module) -> ExportableGenerator:
             module.bias = nn.Parameter(torch.zeros(module.num_features), requires_grad=False)
     for parameter in net.parameters():
         parameter.requires_grad_(False)
-    return ExportableGenerator(net).eval()
+    return net
 
 
 def random_inputs(spec: ModelSpec, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
@@ -283,14 +317,19 @@ def random_inputs(spec: ModelSpec, batch: int, generator: torch.Generator) -> tu
     return (semantics,)
 
 
+def random_photos(spec: ModelSpec, batch: int, generator: torch.Generator) -> tuple[torch.Tensor]:
+    """Random photos in [-1, 1] at the run's size: the encoder's input."""
+    return (torch.rand(batch, 3, spec.height, spec.width, generator=generator) * 2 - 1,)
+
+
 # ----------------------------------------------------------------------------- the formats
-def to_onnx(model: ExportableGenerator, example: tuple, spec: ModelSpec, opset: int, metadata: dict) -> bytes:
+def to_onnx(model: nn.Module, example: tuple, signature: Signature, opset: int, metadata: dict) -> bytes:
     try:
         import onnx
     except ImportError:
-        raise ExportError('--format onnx needs the onnx and onnxruntime packages: pip install onnx onnxruntime')
+        raise ExportError('ONNX export needs the onnx and onnxruntime packages: pip install onnx onnxruntime')
     buffer = io.BytesIO()
-    names = spec.input_names
+    names, outputs = list(signature.inputs), list(signature.outputs)
     with warnings.catch_warnings():
         # dynamo=False: the TorchScript-based exporter, which torch marks deprecated but keeps; it works
         # offline with the onnx package alone and handles this generator, where the torch.export-based
@@ -300,8 +339,8 @@ def to_onnx(model: ExportableGenerator, example: tuple, spec: ModelSpec, opset: 
         warnings.filterwarnings('ignore', message='Constant folding')  # an optimisation skipped, not an error
         # instance norm always normalises with the image's own statistics, as in PyTorch's eval mode
         warnings.filterwarnings('ignore', message='ONNX export mode is set to TrainingMode.EVAL')
-        torch.onnx.export(model, example, buffer, dynamo=False, input_names=names, output_names=['image'],
-                          opset_version=opset, dynamic_axes={name: {0: 'batch'} for name in names + ['image']})
+        torch.onnx.export(model, example, buffer, dynamo=False, input_names=names, output_names=outputs,
+                          opset_version=opset, dynamic_axes={name: {0: 'batch'} for name in names + outputs})
     proto = onnx.load_model_from_string(buffer.getvalue())
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(metadata, sort_keys=True)
@@ -309,22 +348,49 @@ def to_onnx(model: ExportableGenerator, example: tuple, spec: ModelSpec, opset: 
     return proto.SerializeToString()
 
 
-def run_onnx(payload: bytes, spec: ModelSpec) -> Callable[..., torch.Tensor]:
-    try:
-        import onnxruntime
-    except ImportError:
-        raise ExportError('--format onnx checks the model with onnxruntime: pip install onnxruntime')
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3  # errors only
-    session = onnxruntime.InferenceSession(payload, options, providers=['CPUExecutionProvider'])
+class OnnxRunner:
+    """An onnxruntime session called on tensors: ``runner(*inputs)`` gives the output tensor (a
+    tuple for several outputs). ``model``: the file's bytes or its path.
 
-    def run(*inputs: torch.Tensor) -> torch.Tensor:
-        feed = {name: tensor.numpy() for name, tensor in zip(spec.input_names, inputs)}
-        return torch.from_numpy(session.run(['image'], feed)[0])
-    return run
+    Threads: ``threads`` intra-op threads (default: ``torch.get_num_threads()``, which follows
+    ``OMP_NUM_THREADS`` and ``torch.set_num_threads``), so that one thread setting holds for both
+    runtimes: ``OMP_NUM_THREADS=1`` leaves the other core free, 2 uses both. One inter-op thread:
+    the generator is one chain of layers, there is nothing to run beside it."""
+
+    def __init__(self, model: Union[bytes, str], threads: Optional[int] = None) -> None:
+        try:
+            import onnxruntime
+        except ImportError:
+            raise ExportError('onnxruntime is not installed: pip install onnxruntime')
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3  # errors only
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        self.session = onnxruntime.InferenceSession(model, options, providers=['CPUExecutionProvider'])
+        self.inputs = [node.name for node in self.session.get_inputs()]
+        self.outputs = [node.name for node in self.session.get_outputs()]
+
+    def metadata(self) -> dict:
+        """What :func:`to_onnx` recorded in the file (``{}`` for a file made elsewhere)."""
+        text = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+        try:
+            return json.loads(text) if text else {}
+        except ValueError:
+            return {}
+
+    def __call__(self, *inputs: torch.Tensor) -> Union[torch.Tensor, tuple[torch.Tensor, ...]]:
+        # an input the exporter found unused (e.g. z of a generator that ignores it) is not fed
+        feed = {name: tensor.detach().cpu().float().contiguous().numpy() for name, tensor in zip(self.inputs, inputs)}
+        outputs = tuple(torch.from_numpy(array) for array in self.session.run(self.outputs, feed))
+        return outputs[0] if len(outputs) == 1 else outputs
 
 
-def to_torchscript(model: ExportableGenerator, example: tuple, spec: ModelSpec, opset: int, metadata: dict) -> bytes:
+def run_onnx(payload: bytes, signature: Signature) -> OnnxRunner:
+    return OnnxRunner(payload)
+
+
+def to_torchscript(model: nn.Module, example: tuple, signature: Signature, opset: int, metadata: dict) -> bytes:
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         # torch marks TorchScript deprecated in favour of torch.export, whose files need torch of the same
@@ -336,7 +402,7 @@ def to_torchscript(model: ExportableGenerator, example: tuple, spec: ModelSpec, 
     return buffer.getvalue()
 
 
-def run_torchscript(payload: bytes, spec: ModelSpec) -> Callable[..., torch.Tensor]:
+def run_torchscript(payload: bytes, signature: Signature) -> Callable[..., torch.Tensor]:
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', FutureWarning)  # see to_torchscript
         loaded = torch.jit.load(io.BytesIO(payload), map_location='cpu').eval()
@@ -373,14 +439,8 @@ def export_run(opt: argparse.Namespace, log: Callable[[str], None] = print) -> E
     what = f'the generator of {opt.name} (--netG {opt.netG} --norm_G {opt.norm_G}{" --use_vae" if opt.use_vae else ""})'
     payload, run = export_generator(netG, spec, opt.format, opt.opset, metadata, what, seed=opt.seed)
     result = ExportResult(opt.output, opt.format, label, source, spec)
-    for batch, difference, inputs in compare(netG, run, spec, opt.batch_check, seed=opt.seed + 1):
-        result.differences[batch] = difference
-        if not difference <= opt.tolerance:  # also catches NaN
-            own = float32_error(netG, inputs)
-            raise ExportError(f'the exported {opt.format} model differs from PyTorch by {difference:.3g} (max abs) '
-                              f'at batch {batch}, more than --tolerance {opt.tolerance:g}; nothing was written to '
-                              f'{opt.output} (PyTorch\'s own float32 result is {own:.2g} from float64 there: when the '
-                              f'two are of one order the gap is float32 rounding, and a larger --tolerance is safe)')
+    result.differences = verify(ExportableGenerator(netG), run, lambda batch, g: random_inputs(spec, batch, g),
+                                opt.batch_check, opt.tolerance, f'{opt.format} model', opt.output, seed=opt.seed + 1)
     write_file(opt.output, payload)
     return result
 
@@ -394,41 +454,82 @@ def export_generator(netG: nn.Module, spec: ModelSpec, fmt: str, opset: int = DE
     example = random_inputs(spec, TRACE_BATCH, torch.Generator().manual_seed(seed))
     with torch.no_grad():
         spec.out_channels = model(*example).shape[1]
-    metadata = dict(spec.metadata(), **(metadata or {}))
+    return export_module(model, example, spec.signature, fmt, opset, dict(spec.metadata(), **(metadata or {})), what)
+
+
+def export_encoder(netE: nn.Module, spec: ModelSpec, opset: int = DEFAULT_OPSET, metadata: Optional[dict] = None,
+                   what: str = 'the image encoder', seed: int = 0) -> tuple[bytes, OnnxRunner]:
+    """(the ONNX file's bytes, its runner) for a ``--use_vae`` encoder ``netE`` in eval mode:
+    ``real`` -> ``mu``, ``logvar``, at the run's image size with a free batch size."""
+    model = ExportableEncoder(plain_copy(netE)).eval()
+    example = random_photos(spec, TRACE_BATCH, torch.Generator().manual_seed(seed))
+    described = {'inputs': list(ENCODER_SIGNATURE.inputs), 'outputs': list(ENCODER_SIGNATURE.outputs),
+                 'height': spec.height, 'width': spec.width, 'z_dim': spec.z_dim}
+    return export_module(model, example, ENCODER_SIGNATURE, 'onnx', opset, dict(described, **(metadata or {})), what)
+
+
+def export_module(model: nn.Module, example: tuple, signature: Signature, fmt: str, opset: int, metadata: dict,
+                  what: str) -> tuple[bytes, Callable[..., torch.Tensor]]:
     write, load = EXPORTERS[fmt]
     try:
-        payload = write(model, example, spec, opset, metadata)
-        return payload, load(payload, spec)
+        payload = write(model, example, signature, opset, metadata)
+        return payload, load(payload, signature)
     except UserError:
         raise
     except Exception as exc:  # the exporter or the runtime refusing this network: say which, in one line
-        raise ExportError(f'--format {fmt} cannot export {what}: {type(exc).__name__}: {first_line(exc)}') from exc
+        raise ExportError(f'{fmt} cannot export {what}: {type(exc).__name__}: {first_line(exc)}') from exc
 
 
-def compare(netG: nn.Module, run: Callable[..., torch.Tensor], spec: ModelSpec, batches: Sequence[int],
-            seed: int = 1) -> Iterator[tuple[int, float, tuple]]:
-    """(batch size, max abs difference between ``run`` and ``netG`` in eval mode, the random inputs)."""
+def verify(reference: nn.Module, run: Callable, make_inputs: Callable[[int, torch.Generator], tuple],
+           batches: Sequence[int], tolerance: float, what: str, target: str, seed: int = 1,
+           fallback: Optional[str] = None) -> dict[int, float]:
+    """{batch size: max abs difference of ``run`` from ``reference`` (in eval mode) on random
+    inputs}; raises :class:`ExportError` at the first difference above ``tolerance``, saying that
+    nothing was written to ``target`` and what to do: a larger ``--tolerance`` where the gap is
+    float32 rounding, or ``fallback`` where the tolerance is not the user's to set."""
+    differences = {}
+    for batch, difference, inputs in compare(reference, run, make_inputs, batches, seed):
+        differences[batch] = difference
+        if not difference <= tolerance:  # also catches NaN
+            own = float32_error(reference, inputs)
+            limit = f'the {tolerance:g} accepted' if fallback else f'--tolerance {tolerance:g}'
+            advice = f'; {fallback}' if fallback else (': when the two are of one order the gap is float32 rounding, '
+                                                       'and a larger --tolerance is safe')
+            raise ExportError(f'the exported {what} differs from PyTorch by {difference:.3g} (max abs) '
+                              f'at batch {batch}, more than {limit}; nothing was written to {target} '
+                              f'(PyTorch\'s own float32 result is {own:.2g} from float64 there{advice})')
+    return differences
+
+
+def compare(reference: nn.Module, run: Callable, make_inputs: Callable[[int, torch.Generator], tuple],
+            batches: Sequence[int], seed: int = 1) -> Iterator[tuple[int, float, tuple]]:
+    """(batch size, max abs difference between ``run`` and ``reference`` in eval mode over all
+    outputs, the random inputs)."""
     generator = torch.Generator().manual_seed(seed)
-    netG.eval()
+    reference.eval()
     for batch in batches:
-        inputs = random_inputs(spec, batch, generator)
+        inputs = make_inputs(batch, generator)
         with torch.no_grad():
-            expected = netG(inputs[0], z=inputs[1] if spec.z_dim else None)
-        got = run(*inputs)
-        if got.shape != expected.shape:
-            raise ExportError(f'the exported model gives shape {tuple(got.shape)} for batch {batch}, '
-                              f'PyTorch {tuple(expected.shape)}')
-        yield batch, (got.float() - expected.float()).abs().max().item(), inputs
+            expected = as_tuple(reference(*inputs))
+        got = as_tuple(run(*inputs))
+        if [g.shape for g in got] != [e.shape for e in expected]:
+            raise ExportError(f'the exported model gives shapes {[tuple(g.shape) for g in got]} for batch {batch}, '
+                              f'PyTorch {[tuple(e.shape) for e in expected]}')
+        yield batch, max((g.float() - e.float()).abs().max().item() for g, e in zip(got, expected)), inputs
 
 
-def float32_error(netG: nn.Module, inputs: tuple) -> float:
-    """How far PyTorch's float32 generator is from its float64 copy on ``inputs``: the scale of the
+def as_tuple(output) -> tuple:
+    return tuple(output) if isinstance(output, (tuple, list)) else (output,)
+
+
+def float32_error(reference: nn.Module, inputs: tuple) -> float:
+    """How far PyTorch's float32 network is from its float64 copy on ``inputs``: the scale of the
     rounding differences that any other float32 implementation may show."""
-    precise = copy.deepcopy(netG).double().eval()
+    precise = copy.deepcopy(reference).double().eval()
     with torch.no_grad():
-        single = netG(inputs[0], z=inputs[1] if len(inputs) > 1 else None)
-        double = precise(inputs[0].double(), z=inputs[1].double() if len(inputs) > 1 else None)
-    return (single.double() - double).abs().max().item()
+        single = as_tuple(reference(*inputs))
+        double = as_tuple(precise(*(tensor.double() for tensor in inputs)))
+    return max((s.double() - d).abs().max().item() for s, d in zip(single, double))
 
 
 def write_file(path: str, payload: bytes) -> None:

@@ -30,6 +30,11 @@ reported as above, with the results finished before it kept and listed. Reduced 
 changes the images slightly. Channels-last is not bit-exact either: its convolution kernels (on
 the CPU and in cuDNN) add in another order, so a float32 value near the edge of a uint8 level
 can move by one (1 value in 18432 in the tests' tiny run).
+
+Backend (:mod:`inference.backends`). ``--backend onnxruntime`` runs the generator (and the VAE's
+encoder) exported to ONNX, cached beside the run; ``auto``, the default, picks it on the CPU and
+torch on CUDA or with ``--amp`` / ``--channels_last``. The results, the page and the errors are
+the same; float32 images are within one level of torch's (rounding near a level's edge).
 """
 import argparse
 import contextlib
@@ -43,6 +48,7 @@ from tqdm import tqdm
 
 import data
 from data.pix2pix_dataset import Sample
+from inference.backends import inference_model
 from inference.writer import BackgroundWriter
 from models.objective import generate
 from models.pix2pix_model import Pix2PixModel
@@ -143,8 +149,9 @@ def generated_batches(model: Pix2PixModel, loader, how_many: float, amp: str = '
 def run_inference(opt: argparse.Namespace, model: Optional[Pix2PixModel] = None) -> str:
     """Generates the dataset's images and writes them with an index page; returns the folder.
 
-    Uses ``opt.amp``, ``opt.channels_last``, ``opt.nThreads`` and ``opt.write_threads`` when
-    present (a given ``model`` is converted to channels-last in place with the option).
+    Uses ``opt.amp``, ``opt.channels_last``, ``opt.backend``, ``opt.nThreads`` and
+    ``opt.write_threads`` when present (a given ``model`` is converted to channels-last in place
+    with the option; with onnxruntime it is exported, not changed).
     Raises :class:`UserError` for bad input or an unwritable output, and
     :class:`InferenceInterrupted` on Ctrl-C; both messages say what was written."""
     amp, channels_last = getattr(opt, 'amp', 'none'), getattr(opt, 'channels_last', False)
@@ -156,7 +163,7 @@ def run_inference(opt: argparse.Namespace, model: Optional[Pix2PixModel] = None)
     web_dir = results_dir(opt)
     names = plan_outputs(dataset, web_dir, total)
     loader = data.create_dataloader(opt, dataset=dataset)
-    model = model or Pix2PixModel(opt)
+    model = inference_model(model or Pix2PixModel(opt), opt)  # after the checks: a first export takes a while
     prepare_model(model, channels_last)
     autocast(model, amp)  # an impossible precision is refused before anything is written
     webpage = open_page(web_dir, f'Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.which_epoch}')

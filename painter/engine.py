@@ -8,7 +8,9 @@ as a file (``test.py --name NAME --load_from_opt_file --dataset_mode custom --la
   run's ``opt.json`` (or SPADE's ``opt.txt``) under the command line;
 - model: :class:`models.pix2pix_model.Pix2PixModel` (EMA generator when saved, ``--no_ema``,
   the encoder with ``--use_vae``), built right after ``torch.manual_seed(opt.seed)`` as
-  :func:`inference.pipeline.run_inference` builds it;
+  :func:`inference.pipeline.run_inference` builds it, then run by ``--backend`` as test.py runs
+  it (:func:`inference.backends.inference_model`: onnxruntime on the CPU by default); the test.py
+  command the page shows names the backend that ran here;
 - batch: the sample a custom label-only dataset gives for the map (labels as int64, a zero
   photo), through the project's data loader and :func:`inference.pipeline.generated_batches`,
   the random state restored to the one test.py has there, so a VAE run's sampled style is
@@ -39,6 +41,7 @@ import torch
 
 import data
 from data.geometry import image_tensor, index_tensor
+from inference.backends import backend_of, inference_model
 from inference.pipeline import generated_batches
 from models.pix2pix_model import Pix2PixModel
 from options import opt_file
@@ -46,6 +49,7 @@ from options.test_options import TestOptions
 from painter.classes import class_table
 from painter.labelmaps import (RequestError, decode_indices, dtype_for, encode_indices, image_png,
                                read_label_upload, read_photo_upload, resize_nearest)
+from painter.params import SEED_RANGE, SIDE_RANGE, query_int
 from runs import layout
 from util import util
 from util.errors import OptionError, UserError, user_message
@@ -116,6 +120,8 @@ class Painter:
         torch.manual_seed(opt.seed)  # as run_inference, just before building the model
         self.model = Pix2PixModel(opt)
         self.model.eval()
+        self.model = inference_model(self.model, opt)  # --backend: torch, or an ONNX copy run by onnxruntime
+        self.backend = backend_of(self.model)
         # test.py's speed options (--amp, --channels_last), where this version of test.py has them
         self.speed = {key: value for key, value in (('amp', getattr(opt, 'amp', 'none')),
                                                     ('channels_last', getattr(opt, 'channels_last', False)))
@@ -144,7 +150,7 @@ class Painter:
             'name': opt.name, 'epoch': opt.which_epoch, 'dataset_mode': opt.dataset_mode,
             'width': width, 'height': height, 'dtype': self.dtype,
             'classes': self.classes.as_json(), 'note': self.classes.note,
-            'use_vae': bool(opt.use_vae), 'seed': opt.seed, 'device': str(self.model.device),
+            'use_vae': bool(opt.use_vae), 'seed': opt.seed, 'device': str(self.model.device), 'backend': self.backend,
             'instances_from_labels': not opt.no_instance,
             'test_command': self.test_command(),
         }
@@ -160,6 +166,7 @@ class Painter:
             words.append('--instance_dir DIR')
         if opt.no_ema:
             words.append('--no_ema')
+        words += ['--backend', self.backend]  # what ran here, whatever test.py's auto would pick
         if self.speed.get('amp'):
             words += ['--amp', self.speed['amp']]
         if self.speed.get('channels_last'):
@@ -214,14 +221,14 @@ class Painter:
         """What POST /api/synthesize does: the page's raw map -> generator -> PNG bytes;
         returns them with the seconds the synthesis took (waiting for the lock included)."""
         labels = self.decode(body, query)
-        seed = _optional_int(query, 'style_seed')
+        seed = query_int(query, 'style_seed', *SEED_RANGE, required=False)
         start = time.perf_counter()
         image = self.synthesize(labels, style_seed=seed, photo=query.get('photo') or None)
         seconds = time.perf_counter() - start
         return image_png(image), seconds
 
     def decode(self, body: bytes, query: dict) -> np.ndarray:
-        width, height = _int(query, 'width'), _int(query, 'height')
+        width, height = query_int(query, 'width', *SIDE_RANGE), query_int(query, 'height', *SIDE_RANGE)
         if (width, height) != self.size:
             raise RequestError(f'the label map is {width}x{height}, but this run paints '
                                f'{self.size[0]}x{self.size[1]} maps')
@@ -264,7 +271,8 @@ class Painter:
         if not items:
             raise RequestError(f'no test split to pick from: {reason}')
         if not 0 <= index < len(items):
-            raise RequestError(f'test map {index} does not exist (the split has {len(items)})')
+            raise RequestError(f'test map {index} does not exist: the split has {len(items)}, '
+                               f'numbered 0..{len(items) - 1}')
         try:
             labels = load(index)
         except UserError as exc:
@@ -296,14 +304,3 @@ class Painter:
         root = os.path.commonpath([os.path.dirname(os.path.abspath(s.label)) for s in samples]) if samples else ''
         names = [os.path.relpath(os.path.abspath(s.label), root) for s in samples]
         return names, '' if names else 'the test split is empty', lambda i: dataset.read_label(samples[i])
-
-
-def _int(query: dict, key: str) -> int:
-    try:
-        return int(query[key])
-    except (KeyError, ValueError):
-        raise RequestError(f"the request needs an integer '{key}'") from None
-
-
-def _optional_int(query: dict, key: str) -> Optional[int]:
-    return _int(query, key) if query.get(key) not in (None, '') else None

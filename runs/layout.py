@@ -4,7 +4,9 @@
 files ``<tag>_net_<label>.pth`` (tag: ``latest``, an epoch number, ``previous``; label: ``G``,
 ``D``, ``E``, ``G_ema``, ``heads``), ``<tag>_train_state.pth`` (optimisers, RNG, position),
 ``best_net_G.pth`` + ``best_metrics.json`` (``--eval_freq``), ``loss_log.txt``,
-``tensorboard/`` (unless ``--tb_dir``) and, in a folder written by SPADE, ``iter.txt``.
+``tensorboard/`` (unless ``--tb_dir``), ``onnx_cache/`` (the ONNX copies of its networks that
+``--backend onnxruntime`` runs), ``provenance.json`` (the builds that trained it: commit, torch,
+instruction sets, threads; :mod:`util.provenance`) and, in a folder written by SPADE, ``iter.txt``.
 
 A folder that already holds checkpoints is only touched with ``--continue_train`` (resume it)
 or ``--overwrite_run`` (delete its checkpoints and logs, then start afresh).
@@ -20,6 +22,8 @@ from util.errors import CheckpointError, OptionError
 OPTIONS_JSON, OPTIONS_TEXT = 'opt.json', 'opt.txt'
 BEST_GENERATOR, BEST_METRICS = 'best_net_G.pth', 'best_metrics.json'
 LOSS_LOG, TENSORBOARD, SPADE_ITER = 'loss_log.txt', 'tensorboard', 'iter.txt'
+ONNX_CACHE = 'onnx_cache'
+PROVENANCE = 'provenance.json'
 NETWORK_FILE = re.compile(r'^(?P<tag>.+)_net_(?P<label>G|D|E|G_ema|heads)\.pth$')
 STATE_FILE = re.compile(r'^(?P<tag>.+)_train_state\.pth$')
 SHOW = 10  # how many runs or epochs a message lists
@@ -35,6 +39,12 @@ def network_file(folder: str, tag, label: str) -> str:
 
 def state_file(folder: str, tag) -> str:
     return os.path.join(folder, f'{tag}_train_state.pth')
+
+
+def onnx_cache_file(opt: argparse.Namespace, tag, label: str) -> str:
+    """The ONNX copy of ``<tag>_net_<label>.pth`` that ``--backend onnxruntime`` runs
+    (:mod:`inference.backends`)."""
+    return os.path.join(run_dir(opt), ONNX_CACHE, f'{tag}_net_{label}.onnx')
 
 
 def file_in(opt: argparse.Namespace, name: str) -> str:
@@ -92,7 +102,7 @@ def check_can_train(opt: argparse.Namespace) -> None:
 def clear(opt: argparse.Namespace) -> None:
     """``--overwrite_run``: delete the run's checkpoints and logs (its options are rewritten)."""
     folder = run_dir(opt)
-    logs = [name for name in (LOSS_LOG, TENSORBOARD) if os.path.lexists(os.path.join(folder, name))]
+    logs = [name for name in (LOSS_LOG, TENSORBOARD, ONNX_CACHE) if os.path.lexists(os.path.join(folder, name))]
     for name in trained_files(folder) + logs:
         target = os.path.join(folder, name)
         if os.path.isdir(target) and not os.path.islink(target):

@@ -311,6 +311,25 @@ def test_generator_variants_export_to_onnx_exactly(overrides):
     assert bool(u_after) == ('spectral' in opt.norm_G) and not any(m.training for m in net.modules())
 
 
+def test_the_vae_image_encoder_exports_to_onnx_exactly():
+    """What --backend onnxruntime runs for a style photo: real -> (mu, logvar), a free batch size."""
+    from models import networks
+    opt = make_opt(ngf=4, label_nc=5, crop_size=SIZE, use_vae=True, z_dim=8, norm_E='spectralinstance')
+    torch.manual_seed(0)
+    netE = networks.define_E(opt, verbose=False).eval()
+    spec = library.ModelSpec.from_opt(opt)
+    payload, run = library.export_encoder(netE, spec)
+    assert (run.inputs, run.outputs) == (['real'], ['mu', 'logvar'])
+    assert run.metadata()['z_dim'] == 8 and run.metadata()['inputs'] == ['real']
+    differences = library.verify(library.ExportableEncoder(netE), run,
+                                 lambda batch, g: library.random_photos(spec, batch, g), (1, 3), TOLERANCE,
+                                 'ONNX image encoder', 'nowhere')
+    assert sorted(differences) == [1, 3]
+    photos = library.random_photos(spec, 2, torch.Generator().manual_seed(5))[0]
+    mu, logvar = run(photos)
+    assert mu.shape == logvar.shape == (2, 8) and (mu[0] - mu[1]).abs().max() > 1e-4  # the photo matters
+
+
 def test_prepared_copy_has_spectral_norm_baked_in():
     net = randomised(make_opt(ngf=4, label_nc=5, crop_size=SIZE, norm_G='spectralspadebatch3x3'))
     prepared = library.prepare_for_export(net)
