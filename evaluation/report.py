@@ -16,7 +16,7 @@ from typing import Optional
 
 from evaluation.images import printable
 from util.errors import UserError
-from util.fileio import atomic_write_text
+from util.fileio import atomic_write_text, nearest_existing
 
 METRICS_FILE = 'metrics.json'
 NOT_DEFINED = 'not defined'
@@ -70,9 +70,7 @@ def check_output_path(path: str, what: str = '--out') -> None:
     if os.path.isdir(path):
         raise UserError(f"{what} '{shown}' is a folder, not a file: give the file to write with --out, e.g. "
                         f"--out {printable(os.path.join(path, METRICS_FILE))}")
-    folder = os.path.dirname(os.path.abspath(path))
-    while not os.path.lexists(folder):  # the folders write_metrics will create
-        folder = os.path.dirname(folder)
+    folder = nearest_existing(os.path.dirname(os.path.abspath(path)))  # below it: what write_metrics creates
     if not os.path.isdir(folder):
         raise UserError(f"{what} '{shown}' cannot be created: '{printable(folder)}' is a file, not a folder; "
                         f"choose another file with --out")

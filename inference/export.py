@@ -47,7 +47,7 @@ from options.base_options import BaseOptions, OptionParser
 from options.channels import label_channels
 from runs import layout, networks as network_files
 from util.errors import OptionError, UserError
-from util.fileio import atomic_write_bytes
+from util.fileio import atomic_write_bytes, blocking_file
 
 FORMATS = {'onnx': '.onnx', 'torchscript': '.pt'}
 TOLERANCE = 1e-4
@@ -167,11 +167,9 @@ def check_output_path(path: str, extension: str = '.onnx') -> None:
     if path.endswith(('/', os.sep)) or os.path.isdir(path):
         example = os.path.join(path, 'G' + extension)
         raise OptionError(f'--output {path} is a folder; give the file to write, e.g. {example}')
-    current = os.path.dirname(os.path.abspath(path))
-    while not os.path.exists(current) and os.path.dirname(current) != current:
-        current = os.path.dirname(current)
-    if not os.path.isdir(current):
-        raise OptionError(f'--output {path}: {current} is a file, not a folder; choose another --output')
+    blocker = blocking_file(os.path.dirname(os.path.abspath(path)))
+    if blocker:
+        raise OptionError(f'--output {path}: {blocker} is a file, not a folder; choose another --output')
 
 
 # ----------------------------------------------------------------------------- the model

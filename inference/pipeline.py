@@ -55,6 +55,7 @@ from models.pix2pix_model import Pix2PixModel
 from util import html, util
 from runs import layout
 from util.errors import DatasetError, OptionError, UserError, user_message
+from util.fileio import blocking_file
 
 SHOW = 10  # how many runs or epochs a message lists
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -235,7 +236,7 @@ def check_folders(web_dir: str, kinds: Sequence[str], names: Sequence[str]) -> N
     folders += sorted({os.path.dirname(os.path.join(image_dir, kind, name)) for kind in kinds for name in names
                        if '/' in name})
     for folder in folders:
-        blocker = _not_a_folder(folder)
+        blocker = blocking_file(folder)
         if blocker:
             raise OutputError(f'{blocker} is a file, but the results go in a folder there ({folder}); '
                               'move the file away or choose another --results_dir')
@@ -258,17 +259,6 @@ def check_not_inputs(web_dir: str, kinds: Sequence[str], names: Sequence[str], s
 
 def result_files(image_dir: str, kinds: Sequence[str], names: Sequence[str]) -> list[str]:
     return [os.path.join(image_dir, kind, f'{name}.png') for kind in kinds for name in names]
-
-
-def _not_a_folder(folder: str) -> Optional[str]:
-    """The nearest existing path at or above ``folder`` when it is not a folder, else None."""
-    path = os.path.abspath(folder)
-    while not os.path.lexists(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            return None
-        path = parent
-    return None if os.path.isdir(path) else path
 
 
 # ---------------------------------------------------------------------- writing

@@ -18,6 +18,7 @@ import shutil
 from typing import Optional
 
 from util.errors import CheckpointError, OptionError
+from util.fileio import blocking_file
 
 OPTIONS_JSON, OPTIONS_TEXT = 'opt.json', 'opt.txt'
 BEST_GENERATOR, BEST_METRICS = 'best_net_G.pth', 'best_metrics.json'
@@ -88,7 +89,7 @@ def trained_files(folder: str) -> list[str]:
 def check_can_train(opt: argparse.Namespace) -> None:
     """Refuse a command that would write into another run or into something not a folder."""
     folder = run_dir(opt)
-    blocking = _first_non_folder(folder)
+    blocking = blocking_file(folder)
     if blocking is not None:
         raise OptionError(f'{blocking} is a file, so the run folder {folder} cannot be made; '
                           'choose another --name or --checkpoints_dir')
@@ -109,18 +110,6 @@ def clear(opt: argparse.Namespace) -> None:
             shutil.rmtree(target)
         else:
             os.remove(target)
-
-
-def _first_non_folder(folder: str) -> Optional[str]:
-    """The first existing path on the way to ``folder`` that is not a folder, if any."""
-    current = os.path.abspath(folder)
-    while True:
-        if os.path.exists(current) and not os.path.isdir(current):
-            return current
-        parent = os.path.dirname(current)
-        if parent == current:
-            return None
-        current = parent
 
 
 # ----------------------------------------------------------------------------- inference

@@ -5,7 +5,7 @@ import os
 import stat
 import tempfile
 from contextlib import contextmanager
-from typing import IO, Iterator
+from typing import IO, Iterator, Optional
 
 
 @contextmanager
@@ -94,3 +94,19 @@ def sha256_file(path: str) -> str:
         for block in iter(lambda: handle.read(1 << 22), b''):
             digest.update(block)
     return digest.hexdigest()
+
+
+def nearest_existing(path: str) -> str:
+    """``path`` itself if anything is there (a dangling link counts), else its nearest existing
+    ancestor: where the folders to create for ``path`` would start."""
+    path = os.path.abspath(path)
+    while not os.path.lexists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    return path
+
+
+def blocking_file(folder: str) -> Optional[str]:
+    """The path that keeps ``folder`` from being a folder or being created (a file, or a link
+    to nothing, at or above it), else None."""
+    nearest = nearest_existing(folder)
+    return None if os.path.isdir(nearest) else nearest

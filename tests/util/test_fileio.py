@@ -35,3 +35,15 @@ def test_text_with_names_that_are_not_utf8_keeps_their_bytes(tmp_path):
     name = os.fsdecode(b'caf\xe9.png')  # a latin-1 file name, surrogate-escaped by Python
     atomic_write_text(str(tmp_path / 'list.txt'), name + '\n')
     assert (tmp_path / 'list.txt').read_bytes() == b'caf\xe9.png\n'
+
+
+def test_blocking_file_finds_what_keeps_a_folder_from_being_created(tmp_path):
+    from util.fileio import blocking_file, nearest_existing
+    (tmp_path / 'a').mkdir()
+    (tmp_path / 'f').write_text('x')
+    os.symlink(tmp_path / 'nowhere', tmp_path / 'dangling')
+    assert blocking_file(str(tmp_path / 'a' / 'b' / 'c')) is None
+    assert nearest_existing(str(tmp_path / 'a' / 'b' / 'c')) == str(tmp_path / 'a')
+    assert blocking_file(str(tmp_path / 'f' / 'b')) == str(tmp_path / 'f')
+    assert blocking_file(str(tmp_path / 'f')) == str(tmp_path / 'f')
+    assert blocking_file(str(tmp_path / 'dangling' / 'x')) == str(tmp_path / 'dangling')
