@@ -10,7 +10,7 @@ with one line before it writes anything, as train.py does for its run folder.
 import os
 
 from experiments.study_plan import plan_file, runs_dir, tensorboard_dir
-from runs.layout import _first_non_folder as first_non_folder  # the project's one walk up to '/'
+from util.fileio import blocking_file
 from util.errors import OptionError
 
 SHOWN = 3  # names a message lists
@@ -36,7 +36,7 @@ def check_paths(out: str, report: str, report_given: bool, training: bool) -> No
 
 def _check_out(out: str, training: bool) -> None:
     for folder in (runs_dir(out), tensorboard_dir(out)):  # covers OUT itself and every folder above
-        blocker = first_non_folder(folder)
+        blocker = blocking_file(folder)
         if blocker is not None:
             where = '' if blocker == os.path.abspath(out) else f': {blocker}'
             raise OptionError(f'--out {out}{where} is a file, not a folder, so the study folder cannot be made '
@@ -59,7 +59,7 @@ def _check_report(report: str, what: str) -> None:
     if figures == report:
         raise OptionError(f'{what} {report} has no extension: its figures go in the folder named like the page '
                           f'without it; give e.g. --report {report}.md')
-    blocker = first_non_folder(figures)
+    blocker = blocking_file(figures)
     if blocker is not None:
         raise OptionError(f'{what} {report}: {blocker} is a file, not a folder, so the report and its figures '
                           f'({figures}) cannot be written; choose another --report')
