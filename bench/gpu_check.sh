@@ -19,6 +19,8 @@ LOG=${OUT:-/tmp}/gpu_check.txt
       --losses vgg,monce --amps none --iters 10 --warmup 3 --recompute_fake_for_D
   echo "== loss family on the GPU"
   $PY bench/loss_bench.py --device cuda --batch 12 --size 256 --repeats 5
+  echo "== the same, kernel and host-read counts per loss call"
+  $PY bench/loss_bench.py --device cuda --batch 12 --size 256 --repeats 1 --warmup 0 --profile
   echo "== a real run: built-in dataset, bf16, EMA, 2 epochs"
   rm -rf /tmp/gpu_check_ckpt
   $PY train.py --name gpu_check --checkpoints_dir /tmp/gpu_check_ckpt --gpu_ids 0 --crop_size 128 \

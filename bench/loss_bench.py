@@ -1,6 +1,7 @@
 """Time the perceptual losses: VGG19 features, then the loss part of each variant.
 
     python bench/loss_bench.py --device cpu --batch 12 --size 256 --repeats 3
+    python bench/loss_bench.py --device cuda --profile   # also count the ops of one loss call
 
 Every figure is the best (minimum) over ``--repeats`` timed runs (after ``--warmup`` runs) of a forward
 and a backward pass:
@@ -10,8 +11,18 @@ and a backward pass:
   transport, cross-entropy (or SPADE's L1), and the backward to the fake activations.
 The images are smooth random images (no dataset needed) and the VGG weights are random unless
 ``--vgg_weights`` says otherwise, so Sinkhorn step counts are indicative only.
+
+MoNCE rows side by side: ``monce`` solves the layers' transport problems in one batched Sinkhorn
+call (the default), ``monce per-layer`` one call per layer (the same results), ``monce fixed 32``
+runs ``--sinkhorn_fixed`` with a cap of 32 steps (no host reads; the same results while every
+problem converges within the cap). ``--profile`` counts, with torch.profiler, the tensor ops of
+one loss call (forward and backward) per row: those of the Sinkhorn solver, the host reads,
+and all of them; on CUDA also the kernels launched. ``--compile`` times ``torch.compile``d loss
+parts instead (the fixed row's solver then compiles into the graph; its steps are unrolled, so
+compiling takes minutes).
 """
 import argparse
+import collections
 import os
 import sys
 import time
@@ -26,13 +37,23 @@ from models.networks import perceptual  # noqa: E402  (after the path set-up abo
 from models.networks.vgg import VGG19Features  # noqa: E402
 from options.base_options import OptionParser  # noqa: E402
 
+# name: (loss options, PerceptualLoss keywords)
 VARIANTS = {
-    'vgg (L1)': ['--perceptual_loss', 'vgg'],
-    'patchnce': ['--perceptual_loss', 'patchnce'],
-    'weightnce': ['--perceptual_loss', 'weightnce'],
-    'monce': ['--perceptual_loss', 'monce'],
-    'monce official': ['--monce_preset', 'official'],
+    'vgg (L1)': (['--perceptual_loss', 'vgg'], {}),
+    'patchnce': (['--perceptual_loss', 'patchnce'], {}),
+    'weightnce': (['--perceptual_loss', 'weightnce'], {}),
+    'monce': (['--perceptual_loss', 'monce'], {}),
+    'monce per-layer': (['--perceptual_loss', 'monce'], {'stack_solves': False}),
+    'monce fixed 32': (['--perceptual_loss', 'monce', '--sinkhorn_fixed', '--sinkhorn_iters', '32'], {}),
+    'monce official': (['--monce_preset', 'official'], {}),
 }
+# ops that only make a new view or read metadata: no kernel behind them
+NO_KERNEL_OPS = {'aten::' + name for name in (
+    'view', 'as_strided', 'transpose', 't', 'permute', 'unsqueeze', 'squeeze', 'expand', 'reshape', '_reshape_alias',
+    '_unsafe_view', 'flatten', 'select', 'slice', 'narrow', 'diagonal', 'split', 'split_with_sizes', 'unbind',
+    'detach', 'detach_', 'alias', 'lift_fresh', 'resolve_conj', 'resolve_neg', 'to', 'contiguous', 'empty',
+    'empty_like', 'empty_strided', 'result_type', 'promote_types', 'is_nonzero', 'item', '_local_scalar_dense')}
+HOST_READ_OPS = {'aten::is_nonzero', 'aten::item', 'aten::_local_scalar_dense', 'aten::nonzero'}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -46,11 +67,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=0, help='CPU threads (0: torch default)')
     parser.add_argument('--variants', default=','.join(VARIANTS), help='comma-separated rows to run')
     parser.add_argument('--loss_args', default='', help="extra loss options, e.g. '--ot_eps 0.05'")
+    parser.add_argument('--profile', action='store_true',
+                        help='count the ops (solver, host reads, all; CUDA kernels) of one loss call of each row')
+    parser.add_argument('--compile', action='store_true', help='time torch.compile(loss part) of every row')
     return parser.parse_args(argv)
 
 
-def loss_module(args: argparse.Namespace, variant_args: list[str], vggs: dict) -> perceptual.PerceptualLoss:
+def loss_module(args: argparse.Namespace, variant: tuple[list[str], dict], vggs: dict) -> perceptual.PerceptualLoss:
     """The loss for a variant; variants with the same taps share one VGG (so the same activations)."""
+    variant_args, keywords = variant
     argv = variant_args + ['--vgg_weights', args.vgg_weights] + args.loss_args.split()
     parser = OptionParser(argv)
     perceptual.modify_commandline_options(parser, True)
@@ -60,7 +85,7 @@ def loss_module(args: argparse.Namespace, variant_args: list[str], vggs: dict) -
         warnings.simplefilter('ignore')  # the random-weights warning
         if taps not in vggs:
             vggs[taps] = VGG19Features(taps, opt.vgg_weights, opt.vgg_normalize).to(args.device)
-        return perceptual.PerceptualLoss(opt, vgg=vggs[taps]).to(args.device)
+        return perceptual.PerceptualLoss(opt, vgg=vggs[taps], **keywords).to(args.device)
 
 
 def images(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,11 +127,53 @@ def vgg_step(loss: perceptual.PerceptualLoss, fake: torch.Tensor, real: torch.Te
     return step
 
 
-def loss_step(loss: perceptual.PerceptualLoss, fake_feats: dict, real_feats: dict) -> Callable[[], None]:
+def loss_step(loss: perceptual.PerceptualLoss, fake_feats: dict, real_feats: dict,
+              compile_: bool = False) -> Callable[[], None]:
+    compare = torch.compile(loss.compare) if compile_ else loss.compare
+
     def step() -> None:
         leaves = {name: x.detach().requires_grad_(True) for name, x in fake_feats.items()}
-        loss.compare(leaves, real_feats).backward()
+        compare(leaves, real_feats).backward()
     return step
+
+
+def op_counts(step: Callable[[], None], device: str) -> dict[str, int]:
+    """Ops of one call of ``step`` as torch.profiler sees them: tensor ops made by Python code
+    (each launches at least one kernel on a GPU; views left out), those made inside
+    models/networks/sinkhorn.py, the reads of a value back to the host, and on CUDA the kernels."""
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device.startswith('cuda'):
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    torch.manual_seed(0)  # the same patches for every row, so the same Sinkhorn steps
+    with torch.profiler.profile(activities=activities, with_stack=True) as prof:
+        step()
+        _sync(device)
+    counts: collections.Counter = collections.Counter()
+    for event in prof.events():
+        if event.device_type == torch.autograd.DeviceType.CUDA:
+            counts['kernels'] += 1
+            continue
+        parent = event.cpu_parent
+        if not event.name.startswith('aten::') or (parent is not None and parent.name.startswith('aten::')):
+            continue  # not an op, or an op called by another op
+        counts['host reads'] += event.name in HOST_READ_OPS
+        if event.name in NO_KERNEL_OPS:
+            continue
+        counts['ops'] += 1
+        counts['solver ops'] += any(_in_solver(caller.name) for caller in _ancestors(event))
+    return counts
+
+
+def _in_solver(name: str) -> bool:
+    # the solve's Python frames; the backward's autograd node, which the profiler names even where
+    # the backward runs on a thread of the autograd engine that the Python tracer does not see
+    return 'sinkhorn.py' in name or '_ImplicitPlan' in name
+
+
+def _ancestors(event):
+    while event.cpu_parent is not None:
+        event = event.cpu_parent
+        yield event
 
 
 def main(argv: list[str]) -> None:
@@ -116,6 +183,9 @@ def main(argv: list[str]) -> None:
     torch.manual_seed(0)
     fake, real = images(args)
     names = [name.strip() for name in args.variants.split(',') if name.strip()]
+    unknown = [name for name in names if name not in VARIANTS]
+    if unknown:
+        sys.exit(f"--variants: unknown {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     print(f'device {args.device} ({_device_name(args.device)}), batch {args.batch}, {args.size}x{args.size}, '
           f'best of {args.repeats} after {args.warmup} warm-up, torch {torch.__version__}, '
           f'{torch.get_num_threads()} CPU threads')
@@ -128,13 +198,24 @@ def main(argv: list[str]) -> None:
         print(f"VGG19 features ({','.join(taps)}): {seconds * 1e3:.1f} ms (forward+backward)")
     with torch.no_grad():
         feats = {taps: loss.features(fake, real) for taps, loss in first.items()}
-    steps = {name: loss_step(loss, *feats[tuple(loss.layers)]) for name, loss in losses.items()}
+    steps = {name: loss_step(loss, *feats[tuple(loss.layers)], args.compile) for name, loss in losses.items()}
     seconds = timed(steps, args.device, args.warmup, args.repeats)
     rows = []
     for name, loss in losses.items():
-        sinkhorn = [v for key, v in loss.last_stats.items() if key.endswith('_sinkhorn_iters')]
+        sinkhorn = [int(v) for key, v in loss.last_stats.items() if key.endswith('_sinkhorn_iters')]
         rows.append((name, seconds[name], vgg_seconds[tuple(loss.layers)], max(sinkhorn) if sinkhorn else None))
     _print_table(rows)
+    if args.profile:
+        _print_op_counts({name: op_counts(step, args.device) for name, step in steps.items()})
+
+
+def _print_op_counts(counts: dict[str, dict[str, int]]) -> None:
+    kernels = any('kernels' in count for count in counts.values())
+    columns = ['solver ops', 'host reads', 'ops'] + (['kernels'] if kernels else [])
+    print(f"\nops of one loss call, forward+backward (torch.profiler; views left out)\n{'loss part':<16}"
+          + ''.join(f'{column:>12}' for column in columns))
+    for name, count in counts.items():
+        print(f'{name:<16}' + ''.join(f'{count[column]:>12}' for column in columns))
 
 
 def _print_table(rows: list[tuple]) -> None:

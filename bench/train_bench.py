@@ -72,10 +72,11 @@ def measure(args: argparse.Namespace, loss: str, amp: str) -> dict:
     if opt.channels_last:
         semantics = semantics.contiguous(memory_format=torch.channels_last)
         real = real.contiguous(memory_format=torch.channels_last)
-    if device.type == 'cuda':
-        torch.cuda.reset_peak_memory_stats(device)
     times = []
     for i in range(args.warmup + args.iters):
+        if i == args.warmup and device.type == 'cuda':
+            # after the warm-up: cuDNN's autotuning workspaces (first row only) are not the step's memory
+            torch.cuda.reset_peak_memory_stats(device)
         sync(device)
         start = time.perf_counter()
         trainer.run_generator_one_step(semantics, real, i + 1)

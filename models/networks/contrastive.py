@@ -67,17 +67,20 @@ def weightnce_loss(q: torch.Tensor, k: torch.Tensor, tau: float = 0.07, Q: float
 
 def monce_loss(q: torch.Tensor, k: torch.Tensor, tau: float = 0.07, Q: float = 1.0, eps: float = 0.1,
                cost: str = 'easy', sinkhorn_iters: int = 100, modulate_positive: bool = False,
-               grad_through_plan: bool = True, sinkhorn_tol: float = 1e-5, weight_floor: float = 0.0) -> torch.Tensor:
+               grad_through_plan: bool = True, sinkhorn_tol: float = 1e-5, weight_floor: float = 0.0,
+               sinkhorn_fixed: bool = False) -> torch.Tensor:
     """MoNCE: negative weights ``W_ij = Q (N-1) P_ij (+ weight_floor)`` from an OT plan per image.
 
     ``cost='hard'`` uses ``c = s`` (similar negatives weigh more), ``'easy'`` uses ``c = 1 - s``;
     the plan solves entropic OT with kernel ``exp(c / eps)``, uniform marginals and no self-pairs.
     ``modulate_positive`` also weighs each positive by its anchor's largest negative weight, and
     ``weight_floor`` is added to every weight: the released paired code does both (with 1e-8).
-    ``grad_through_plan=False`` treats the plan as a constant.
+    ``grad_through_plan=False`` treats the plan as a constant. ``sinkhorn_fixed`` runs every
+    Sinkhorn step without host reads (see models/networks/sinkhorn.py): the same answer.
     """
     s = similarities(q, k)
-    log_w, _ = monce_log_weights(s, Q, eps, cost, sinkhorn_iters, sinkhorn_tol, weight_floor, grad_through_plan)
+    log_w, _ = monce_log_weights(s, Q, eps, cost, sinkhorn_iters, sinkhorn_tol, weight_floor, grad_through_plan,
+                                 sinkhorn_fixed)
     log_w_pos = positive_log_weights(log_w) if modulate_positive else None
     return nce_from_similarities(s, tau, log_w, log_w_pos)
 
@@ -93,16 +96,19 @@ def weightnce_log_weights(s: torch.Tensor, Q: float, beta: float, weighting: str
 
 def monce_log_weights(s: torch.Tensor, Q: float, eps: float, cost: str, sinkhorn_iters: int,
                       sinkhorn_tol: float = 1e-5, weight_floor: float = 0.0,
-                      grad_through_plan: bool = True) -> tuple[torch.Tensor, int]:
-    """(log W, Sinkhorn steps used) of MoNCE for similarities (..., N, N), -inf on the
-    diagonal. Leading dimensions are solved together (e.g. layers x images)."""
+                      grad_through_plan: bool = True,
+                      sinkhorn_fixed: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log W, Sinkhorn steps used per image) of MoNCE for similarities (..., N, N), -inf on
+    the diagonal. Leading dimensions are solved in one call (e.g. layers x images), each
+    matrix as if alone; the steps tensor has their shape."""
     _check_choice('cost', cost)
     if not grad_through_plan:
         s = s.detach()
     # 'easy' is c = 1 - s; its constant 1/eps cancels in the plan, so -s/eps is the same kernel
     log_kernel = s * ((1.0 if cost == 'hard' else -1.0) / eps)
     log_kernel.diagonal(dim1=-2, dim2=-1).fill_(-math.inf)
-    log_w, steps = sinkhorn_log(log_kernel, sinkhorn_iters, sinkhorn_tol, log_scale=_log_total(Q, s.shape[-1]))
+    log_w, steps = sinkhorn_log(log_kernel, sinkhorn_iters, sinkhorn_tol, log_scale=_log_total(Q, s.shape[-1]),
+                                fixed=sinkhorn_fixed)
     if weight_floor > 0:
         log_w = torch.logaddexp(log_w, torch.tensor(math.log(weight_floor), dtype=log_w.dtype, device=log_w.device))
         log_w.diagonal(dim1=-2, dim2=-1).fill_(-math.inf)

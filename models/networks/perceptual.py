@@ -70,6 +70,9 @@ def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) 
     add('--sinkhorn_iters', type=int, default=100, help='MoNCE: most Sinkhorn row+column steps')
     add('--sinkhorn_tol', type=float, default=1e-5,
         help='MoNCE: stop Sinkhorn once every row and column sums to 1 within this (0: always run --sinkhorn_iters)')
+    add('--sinkhorn_fixed', action='store_true',
+        help='MoNCE: run all --sinkhorn_iters steps with no reads back to the host, so CUDA graphs or '
+             'torch.compile can capture the loss (same answer: converged problems are frozen on the device)')
     add('--ot_detach_plan', action='store_true', help='MoNCE: no gradient through the transport plan')
     add('--nce_modulate_positive', action='store_true',
         help="MoNCE: weigh each positive by its anchor's largest negative weight (released code)")
@@ -151,13 +154,17 @@ class PerceptualLoss(nn.Module):
     yet follows ``.to()``/``.cuda()``. Only the optional MLP heads (``self.heads``) are
     parameters; ``trainable_parameters()`` hands them to the generator's optimiser.
     ``last_stats`` holds the last call's per-layer losses (0-d tensors, before the layer weights)
-    and, for MoNCE, the Sinkhorn steps used per layer (``<layer>_sinkhorn_iters``).
+    and, for MoNCE, the Sinkhorn steps used per layer (``<layer>_sinkhorn_iters``, also 0-d
+    tensors: the most any image of the batch took).
+    MoNCE solves all modulated layers with the same number of patches in one batched Sinkhorn
+    call, each layer getting the plan it would get alone; ``stack_solves=False`` solves each
+    layer on its own instead (for comparisons: the results are the same).
     ``features()`` and ``compare()`` are the two halves of ``forward``; ``vgg`` may pass an
     extractor to share (its taps must be those of ``--vgg_layers``).
     """
 
     def __init__(self, opt: argparse.Namespace, vgg: Optional[VGG19Features] = None,
-                 heads: Optional[nn.ModuleDict] = None) -> None:
+                 heads: Optional[nn.ModuleDict] = None, stack_solves: bool = True) -> None:
         super().__init__()
         validate_options(opt)
         self.kind = opt.perceptual_loss
@@ -165,6 +172,7 @@ class PerceptualLoss(nn.Module):
         self.layer_weights = dict(zip(self.layers, parse_layer_weights(opt, len(self.layers))))
         self.modulated = parse_modulated_layers(opt, self.layers) if self.kind in ('weightnce', 'monce') else []
         self.opt = opt
+        self.stack_solves = stack_solves
         if vgg is None:
             vgg = VGG19Features(self.layers, opt.vgg_weights, opt.vgg_normalize)
         elif set(vgg.layers) != set(self.layers):
@@ -216,7 +224,7 @@ class PerceptualLoss(nn.Module):
         """Layer-weighted loss between two sets of activations; fills ``last_stats``."""
         with torch.autocast(next(iter(fake_feats.values())).device.type, enabled=False):
             if self.kind == 'vgg':
-                losses = {name: F.l1_loss(fake_feats[name].float(), real_feats[name].detach().float())
+                losses = {name: l1_distance(fake_feats[name].float(), real_feats[name].detach().float())
                           for name in self.layers}
                 steps = {}
             else:
@@ -264,13 +272,15 @@ class PerceptualLoss(nn.Module):
     def _monce_weights(self, sims: dict) -> tuple[dict, dict, dict]:
         opt = self.opt
         log_w, log_w_pos, steps = {}, {}, {}
-        for group in _same_shape_groups(self.modulated, sims):
-            stacked = torch.cat([sims[name] for name in group])
+        groups = _same_shape_groups(self.modulated, sims) if self.stack_solves else [[n] for n in self.modulated]
+        for group in groups:
+            stacked = torch.cat([sims[name] for name in group]) if len(group) > 1 else sims[group[0]]
             weights, used = contrastive.monce_log_weights(
                 stacked, self._Q(stacked), opt.ot_eps, opt.ot_cost, opt.sinkhorn_iters, opt.sinkhorn_tol,
-                opt.nce_weight_floor, grad_through_plan=not opt.ot_detach_plan)
-            for name, part in zip(group, weights.split([len(sims[name]) for name in group])):
-                log_w[name], steps[name] = part, used
+                opt.nce_weight_floor, grad_through_plan=not opt.ot_detach_plan, sinkhorn_fixed=opt.sinkhorn_fixed)
+            sizes = [len(sims[name]) for name in group]
+            for name, part, part_steps in zip(group, weights.split(sizes), used.split(sizes)):
+                log_w[name], steps[name] = part, part_steps.amax()
                 if opt.nce_modulate_positive:
                     log_w_pos[name] = contrastive.positive_log_weights(part)
         return log_w, log_w_pos, steps
@@ -279,6 +289,33 @@ class PerceptualLoss(nn.Module):
         if self.opt.neg_weight_total > 0:
             return self.opt.neg_weight_total / (s.shape[-1] - 1)
         return self.opt.neg_term_weight
+
+
+class _L1Distance(torch.autograd.Function):
+    """``mean |x - y|`` with ``y`` a constant, as ``F.l1_loss``, value and gradient bit for bit.
+
+    ``F.l1_loss`` keeps ``x - y`` for its backward (4 bytes an element in float32, as much as
+    the tapped activation itself); the gradient only needs its sign, kept here in one byte.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        difference = x - y
+        ctx.save_for_backward(torch.sign(difference).to(torch.int8))
+        ctx.count, ctx.dtype = difference.numel(), difference.dtype
+        return difference.abs().mean()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        (sign,) = ctx.saved_tensors
+        # the order of autograd's own mean and abs backwards: (grad / count) * sgn(x - y)
+        return (grad / ctx.count).expand(sign.shape) * sign.to(ctx.dtype), None
+
+
+def l1_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """SPADE's per-layer L1 term, ``mean |x - y|``, with ``y`` (the real image's activation) a constant."""
+    return _L1Distance.apply(x, y.detach())
 
 
 def _same_shape_groups(names: Iterable[str], sims: dict) -> list[list[str]]:

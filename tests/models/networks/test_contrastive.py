@@ -126,21 +126,21 @@ def test_plan_has_unit_marginals_and_an_empty_diagonal(kind, eps):
     log_plan, steps = sinkhorn.sinkhorn_log(log_kernel(similarities(q, k), eps))  # default tolerance
     rows, cols = sinkhorn.marginal_errors(log_plan)
     assert rows <= 1e-3 and cols <= 1e-3
-    assert steps < 100
+    assert steps.shape == (3,) and (steps < 100).all()
     assert (log_plan.exp()[:, eye(64)] == 0).all()
 
 
 def test_plan_with_zero_tolerance_runs_every_step():
     q, k = features()
     _, steps = sinkhorn.sinkhorn_log(log_kernel(similarities(q, k), 1.0), max_iters=37, tol=0.0)
-    assert steps == 37
+    assert steps.tolist() == [37, 37]
 
 
 def test_plan_stops_early_once_marginals_are_met():
     q, k = features()
     loose = sinkhorn.sinkhorn_log(log_kernel(similarities(q, k), 0.1), tol=1e-2)[1]
     tight = sinkhorn.sinkhorn_log(log_kernel(similarities(q, k), 0.1), tol=1e-9)[1]
-    assert 1 <= loose < tight < 100
+    assert (1 <= loose).all() and (loose < tight).all() and (tight < 100).all()
 
 
 def test_plan_matches_plain_log_sum_exp_iterations():
@@ -165,8 +165,8 @@ def test_underflow_falls_back_to_log_sum_exp():
     s[:, :, 0] = -1.0
     kernel = log_kernel(s, 0.01, 'hard')
     fast = sinkhorn._ScaledKernel(kernel - kernel.amax(-1, keepdim=True))
-    sinkhorn._solve(fast, 100, 1e-5)
-    assert fast.underflowed()
+    sinkhorn._solve(fast, 100, 1e-5, exit_early=True)
+    assert fast.underflowed().all()
     log_plan, _ = sinkhorn.sinkhorn_log(kernel, max_iters=500, tol=1e-5)
     assert torch.isfinite(log_plan[:, ~eye(n)]).all()
     rows, cols = sinkhorn.marginal_errors(log_plan)
@@ -174,6 +174,68 @@ def test_underflow_falls_back_to_log_sum_exp():
     reference, _ = sinkhorn.sinkhorn_log(kernel.double(), max_iters=500, tol=1e-12)
     torch.testing.assert_close(log_plan.exp(), reference.exp().float(), rtol=0, atol=1e-5)
 
+
+
+# --------------------------------------------------------- several problems in one solve
+def solve_with_gradient(kernels, dtype, **kwargs):
+    """(log-plans, steps, gradients wrt each kernel) of one solve per tensor of ``kernels``,
+    under a fixed random upstream gradient on the off-diagonal entries."""
+    leaves = [k.detach().to(dtype, copy=True).requires_grad_(True) for k in kernels]
+    plans, steps = zip(*(sinkhorn.sinkhorn_log(k, log_scale=math.log(7.0), **kwargs) for k in leaves))
+    plan, n = torch.cat(plans), plans[0].shape[-1]
+    upstream = torch.randn(plan.shape, dtype=dtype, generator=torch.Generator().manual_seed(5))
+    (plan[:, ~eye(n)] * upstream[:, ~eye(n)]).sum().backward()
+    return plan.detach(), torch.cat(steps), torch.cat([k.grad for k in leaves])
+
+
+def two_layers(n=32):
+    """A problem that converges in a few steps (eps 1) and a slow one (eps 0.05), 2 images each."""
+    fast = log_kernel(similarities(*features(b=2, n=n, c=8, seed=0)), 1.0)
+    slow = log_kernel(similarities(*features(b=2, n=n, c=8, seed=1)), 0.05)
+    return fast, slow
+
+
+@pytest.mark.parametrize('dtype, atol', [(torch.float64, 1e-12), (torch.float32, 1e-6)])
+def test_stacked_solve_gives_each_problem_its_own_answer(dtype, atol):
+    # each problem stops at its own tolerance: solved beside a slower one, the fast layer keeps the
+    # plan, the step count and the gradient it has alone (a shared stop would run it further)
+    fast, slow = two_layers()
+    alone = solve_with_gradient([fast, slow], dtype)
+    stacked = solve_with_gradient([torch.cat([fast, slow])], dtype)
+    assert alone[1].tolist() == stacked[1].tolist()
+    assert alone[1][:2].max() < 10 <= alone[1][2:].min()  # really different convergence
+    off = ~eye(fast.shape[-1])
+    torch.testing.assert_close(stacked[0][:, off], alone[0][:, off], rtol=0, atol=atol)
+    torch.testing.assert_close(stacked[2], alone[2], rtol=0, atol=atol * alone[2].abs().max().item())
+
+
+def test_underflowing_problem_is_redone_alone():
+    # the entry-by-entry redo is for the problems that need it: the others keep the fast path's
+    # answer to the last bit (a redo of the whole batch would give them rounding differences)
+    n = 12
+    s = torch.rand(2, n, n, generator=torch.Generator().manual_seed(0)) * 0.2 + 0.8
+    s[:, :, 0] = -1.0
+    unsafe = log_kernel(s, 0.01, 'hard')
+    safe = log_kernel(similarities(*features(b=2, n=n, c=8, dtype=torch.float32)), 0.1)
+    alone = [sinkhorn.sinkhorn_log(k, max_iters=300, tol=0.0)[0] for k in (safe, unsafe)]
+    stacked, _ = sinkhorn.sinkhorn_log(torch.cat([safe, unsafe]), max_iters=300, tol=0.0)
+    off = ~eye(n)
+    assert torch.equal(stacked[:2, off], alone[0][:, off])
+    torch.testing.assert_close(stacked[2:, off], alone[1][:, off], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize('tol', [1e-5, 0.0])
+def test_fixed_mode_gives_the_adaptive_answer(tol):
+    # fixed: every step runs (nothing read back to decide when to stop), converged problems are
+    # frozen on the device, and the per-entry log-sum-exp replaces the checked fast path
+    fast, slow = two_layers()
+    kernel = [torch.cat([fast, slow])]
+    adaptive = solve_with_gradient(kernel, torch.float64, tol=tol, max_iters=60)
+    fixed = solve_with_gradient(kernel, torch.float64, tol=tol, max_iters=60, fixed=True)
+    assert fixed[1].tolist() == adaptive[1].tolist()
+    off = ~eye(fast.shape[-1])
+    torch.testing.assert_close(fixed[0][:, off], adaptive[0][:, off], rtol=0, atol=1e-12)
+    torch.testing.assert_close(fixed[2], adaptive[2], rtol=0, atol=1e-12 * adaptive[2].abs().max().item())
 
 @pytest.mark.parametrize('weights', ['weightnce', 'monce'])
 def test_hard_weighs_similar_negatives_up_and_easy_weighs_them_down(weights):

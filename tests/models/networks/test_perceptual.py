@@ -1,5 +1,6 @@
 """The perceptual loss module: options, the preset, the wiring of VGG taps to the losses."""
 import argparse
+import copy
 import re
 
 import pytest
@@ -146,6 +147,46 @@ def test_official_preset_is_patchnce_below_and_released_monce_at_relu5_1():
     assert 'relu4_1_sinkhorn_iters' not in loss.last_stats
 
 
+def test_vgg_loss_value_and_gradient_are_l1_loss_bit_for_bit():
+    gen = torch.Generator().manual_seed(0)
+    real = torch.randn(2, 8, 6, 6, generator=gen).relu()
+    fake = torch.randn(2, 8, 6, 6, generator=gen).relu()  # both 0 at a quarter of the entries: sign 0
+    assert (fake == real).any()
+    mine, theirs = fake.clone().requires_grad_(True), fake.clone().requires_grad_(True)
+    value, expected = perceptual.l1_distance(mine, real), F.l1_loss(theirs, real)
+    (3 * value).backward()
+    (3 * expected).backward()
+    assert torch.equal(value, expected) and torch.equal(mine.grad, theirs.grad)
+
+
+def saved_bytes(fn, exclude: set) -> int:
+    """Bytes of the distinct storages autograd saves for the backward while ``fn()`` runs,
+    leaving out ``exclude`` (data pointers of the VGG's weights, which exist anyway)."""
+    saved = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in exclude:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return t
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(saved.values())
+
+
+@pytest.mark.parametrize('taps', [RELU_1, perceptual.DEFAULT_LAYERS.split(',')], ids=['relu_1', 'relu_2'])
+def test_vgg_loss_saves_the_fake_forward_and_one_byte_per_tapped_value(taps):
+    # the real image's pass keeps nothing for the backward and the L1 keeps the sign of each
+    # difference in one byte: F.l1_loss kept the float difference (as much as the taps again)
+    loss = build('--perceptual_loss', 'vgg', '--vgg_layers', ','.join(taps))
+    fake, real = images(size=64)
+    weights = {p.untyped_storage().data_ptr() for p in loss.vgg.parameters()}
+    forward = saved_bytes(lambda: loss.vgg(fake), weights)
+    tapped = sum(x.numel() for x in loss.vgg(fake.detach()).values())
+    total = saved_bytes(lambda: loss(fake, real), weights)
+    assert forward < total <= forward + tapped + 1024  # + 1 KiB: scalars
+
+
 @pytest.mark.parametrize('kind', ['weightnce', 'monce'])
 def test_modulated_layers_use_the_weighted_loss_and_the_others_patchnce(kind):
     loss = build('--perceptual_loss', kind, '--nce_modulated_layers', 'relu2_2,relu4_2', '--num_patches', '32')
@@ -234,7 +275,73 @@ def test_batched_sinkhorn_over_layers_equals_one_solve_per_layer():
     pairs = patches(loss, fake, real)
     expected = sum(w * contrastive.monce_loss(*pairs[n], sinkhorn_tol=0.0).mean() for n, w in zip(loss.layers, WEIGHTS))
     torch.testing.assert_close(seeded_loss(loss, fake, real), expected, rtol=1e-6, atol=1e-6)
-    assert {loss.last_stats[f'{n}_sinkhorn_iters'] for n in loss.layers} == {100}
+    assert {int(loss.last_stats[f'{n}_sinkhorn_iters']) for n in loss.layers} == {100}
+
+
+def value_and_gradient(loss: PerceptualLoss, fake, real, seed=0) -> tuple[torch.Tensor, torch.Tensor]:
+    fake = fake.detach().clone().requires_grad_(True)
+    value = seeded_loss(loss, fake, real, seed)
+    value.backward()
+    return value.detach(), fake.grad
+
+
+@pytest.mark.parametrize('dtype, tol', [(torch.float64, 1e-12), (torch.float32, 1e-6)])
+def test_stacked_solve_of_the_layers_equals_one_solve_per_layer(dtype, tol):
+    # at the default tolerance each layer stops when it converges, alone or stacked with the others
+    opt = parse('--perceptual_loss', 'monce', '--num_patches', '16', '--vgg_weights', 'random')
+    vgg = copy.deepcopy(build('--perceptual_loss', 'monce').vgg)  # its own copy: .to() moves it
+    stacked, per_layer = (PerceptualLoss(opt, vgg=vgg, stack_solves=stack).to(dtype) for stack in (True, False))
+    fake, real = images()
+    fake, real = fake.to(dtype), real.to(dtype)
+    value, grad = value_and_gradient(stacked, fake, real)
+    expected_value, expected_grad = value_and_gradient(per_layer, fake, real)
+    torch.testing.assert_close(value, expected_value, rtol=tol, atol=0)
+    torch.testing.assert_close(grad, expected_grad, rtol=0, atol=tol * expected_grad.abs().max().item())
+    steps = {name: int(stacked.last_stats[f'{name}_sinkhorn_iters']) for name in stacked.layers}
+    assert steps == {name: int(per_layer.last_stats[f'{name}_sinkhorn_iters']) for name in per_layer.layers}
+    assert len(set(steps.values())) > 1  # the stacked layers converge at different steps
+
+
+HOST_READS = ('item', 'tolist', '__bool__', '__int__', '__float__', '__index__', 'nonzero')
+
+
+def refusing_host_reads(monkeypatch, fn):
+    """``fn()`` with every way of reading a tensor's value back to the host raising."""
+    def refuse(self, *args, **kwargs):
+        raise AssertionError('a tensor was read back to the host')
+    with monkeypatch.context() as patch:
+        for name in HOST_READS:
+            patch.setattr(torch.Tensor, name, refuse)
+        return fn()
+
+
+def test_fixed_sinkhorn_reads_nothing_back_and_gives_the_same_loss(monkeypatch):
+    fake, real = images()
+    adaptive = build('--perceptual_loss', 'monce', '--num_patches', '16', '--sinkhorn_iters', '40', *SHALLOW)
+    fixed = build('--perceptual_loss', 'monce', '--num_patches', '16', '--sinkhorn_iters', '40', *SHALLOW,
+                  '--sinkhorn_fixed')
+    value, grad = refusing_host_reads(monkeypatch, lambda: value_and_gradient(fixed, fake, real))
+    with pytest.raises(AssertionError, match='read back'):  # the adaptive solve does read
+        refusing_host_reads(monkeypatch, lambda: value_and_gradient(adaptive, fake, real))
+    expected_value, expected_grad = value_and_gradient(adaptive, fake, real)
+    torch.testing.assert_close(value, expected_value, rtol=1e-6, atol=0)
+    torch.testing.assert_close(grad, expected_grad, rtol=0, atol=1e-5 * expected_grad.abs().max().item())
+    assert [int(fixed.last_stats[f'{n}_sinkhorn_iters']) for n in fixed.layers] == \
+        [int(adaptive.last_stats[f'{n}_sinkhorn_iters']) for n in adaptive.layers]
+
+
+@pytest.mark.filterwarnings('ignore')
+def test_fixed_sinkhorn_loss_compiles_as_one_graph():
+    # fullgraph: torch.compile refuses any host read or branch on a value instead of splitting the graph
+    loss = build('--perceptual_loss', 'monce', '--num_patches', '16', '--sinkhorn_iters', '4', *SHALLOW,
+                 '--sinkhorn_fixed')
+    fake, real = images()
+    feats = loss.vgg(fake), loss.vgg(real)
+    compiled = torch.compile(loss.compare, backend='eager', fullgraph=True)
+    torch.manual_seed(0)
+    value = compiled(*feats)
+    torch.manual_seed(0)
+    torch.testing.assert_close(value, loss.compare(*feats), rtol=1e-6, atol=0)
 
 
 # ------------------------------------------------------------------ randomness, gradients
@@ -322,4 +429,5 @@ def test_last_stats_for_logging_without_device_sync():
     assert all(torch.is_tensor(x) and x.dim() == 0 and not x.requires_grad for x in per_layer)
     per_layer = [float(x) for x in per_layer]
     assert abs(sum(w * x for w, x in zip(WEIGHTS, per_layer)) - value.item()) < 1e-5
-    assert all(isinstance(loss.last_stats[f'{n}_sinkhorn_iters'], int) for n in loss.layers)
+    steps = [loss.last_stats[f'{n}_sinkhorn_iters'] for n in loss.layers]
+    assert all(torch.is_tensor(x) and x.dim() == 0 and 1 <= int(x) < 100 for x in steps)
