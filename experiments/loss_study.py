@@ -16,11 +16,15 @@ Refused with one line before anything is written (:mod:`experiments.study_paths`
 study sets itself, and runs another live process is training (:mod:`experiments.study_lock`).
 SIGINT, SIGTERM and SIGHUP stop the workers (they save ``latest``); a worker whose study died
 without telling it stops by itself.
+
+Every run records the builds that trained it (commit and uncommitted changes, torch, CPU and
+instruction sets, threads: ``<run>/provenance.json``). Runs of different builds do not compare:
+the study refuses to train on another build than its runs started on, and the report refuses
+to mix them; ``--allow_mixed`` goes on and marks them in the report.
 """
 import argparse
 import datetime
 import os
-import platform
 import shlex
 import signal
 import subprocess
@@ -38,6 +42,7 @@ from experiments.study_paths import check_paths  # noqa: E402
 from experiments.study_plan import Plan, Run  # noqa: E402
 from util.entry import run_cli  # noqa: E402
 from util.errors import OptionError, UserError  # noqa: E402
+from util.provenance import cpu_model  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOG_FILE = 'study_log.txt'
@@ -63,6 +68,9 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                                                        'the folder of the same name [default: OUT/results.md]')
     parser.add_argument('--report_only', action='store_true', help='train nothing: write the report from '
                                                                    'what the study folder holds')
+    parser.add_argument('--allow_mixed', action='store_true',
+                        help='train and report runs of different builds (commit, torch, instruction sets) in '
+                             'one study; the report marks them [default: refused]')
     return parser.parse_known_args(argv)
 
 
@@ -150,6 +158,17 @@ def check_command_lines(plan: Plan) -> None:
                               'VGG19 state dict, imagenet or random')
 
 
+def check_same_build(out: str, plan: Plan, allow_mixed: bool) -> None:
+    """Refuses to train runs on this build when the study's runs started on another: hours
+    later its report would refuse them."""
+    from experiments.study_provenance import check_can_train
+    from experiments.study_stats import gather
+    from experiments.study_worker import FAILED, TRAINED
+    results = gather(out, plan)
+    check_can_train({r.run.name: r.provenance for r in results if r.started},
+                    [r.run.name for r in results if r.state not in (TRAINED, FAILED)], allow_mixed)
+
+
 def check_runs_free(out: str, plan: Plan) -> None:
     """Refuses a study while another process trains one of its runs (e.g. the same study,
     still running in another terminal)."""
@@ -233,23 +252,12 @@ def study_context(argv: list[str], out: str, jobs: int, threads: int, session_se
     return {
         'command': 'python experiments/loss_study.py ' + ' '.join(shlex.quote(a) for a in argv),
         'date': datetime.date.today().isoformat(),
-        'machine': f'{_cpu_name()}, {os.cpu_count()} cores' + (f', {torch.cuda.get_device_name(0)}'
+        'machine': f'{cpu_model()}, {os.cpu_count()} cores' + (f', {torch.cuda.get_device_name(0)}'
                                                                if torch.cuda.is_available() else ', no GPU'),
         'torch': torch.__version__,
         'wall_time': f'{wall / 60:.1f} min in all sessions of this study',
         'jobs': f'{jobs} at a time, {threads} torch thread(s) each',
     }
-
-
-def _cpu_name() -> str:
-    try:
-        with open('/proc/cpuinfo', encoding='utf-8') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _record_session(out: str, argv: list[str], seconds: float) -> float:
@@ -285,6 +293,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not args.report_only:
         check_command_lines(plan)
         check_runs_free(out, plan)
+        check_same_build(out, plan, args.allow_mixed)
         study_plan.save_plan(plan, out)
         print(f'{len(plan.runs)} runs ({len(plan.configs)} configurations x {len(plan.seeds)} seeds), {jobs} at a '
               f'time with {threads} torch thread(s) each; study folder {out}\n'
@@ -295,7 +304,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     from experiments.study_report import write_report  # matplotlib only once there is something to plot
     context = study_context(argv, out, jobs, threads, 0.0 if args.report_only else time.time() - start)
     context['vgg_random'] = option_value(plan.common, '--vgg_weights', '') == 'random'
-    write_report(out, plan, report, context)
+    write_report(out, plan, report, context, allow_mixed=args.allow_mixed)
     if signum is not None:
         print(f'stopped by signal {signum}: run the same command again to continue the study', file=sys.stderr)
         return 128 + signum

@@ -2,7 +2,9 @@
 baseline, a plain reading of them, the figures, every run, and how it was made.
 
 Written beside its figures: ``results.md`` + ``results/*.png`` (figures in the folder named
-like the page). Links to them are percent-encoded, so any page name works in a viewer."""
+like the page) + ``results/summary.json`` (the same numbers, unrounded). Links to them are
+percent-encoded, so any page name works in a viewer. Runs of different builds are refused, or
+marked with ``--allow_mixed`` (:mod:`experiments.study_provenance`)."""
 import json
 import math
 import os
@@ -11,8 +13,10 @@ from typing import Optional
 from experiments import study_figures
 from experiments.study_paths import figures_dir
 from experiments.study_plan import BASELINE, Plan
-from experiments.study_stats import (METRICS, RunResult, final_values, finished, gather, metrics_present,
-                                     paired_difference, summarise)
+from experiments.study_provenance import MARK, Builds, builds, check_report, describe_lineage, distinct
+from experiments.study_stats import (METRICS, Difference, RunResult, final_values, finished, gather,
+                                     metrics_present, paired_difference, summarise)
+from util import provenance
 from util.fileio import atomic_write_text
 from util.html import href
 
@@ -20,18 +24,22 @@ PAPER_ORDER = ('vgg', 'patchnce', 'weightnce', 'monce')  # worst to best in the 
 PAPER_FID = {'vgg': 33.9, 'patchnce': 33.42, 'weightnce': 32.47, 'monce': 31.62}
 
 
-def write_report(out: str, plan: Plan, path: str, context: dict) -> str:
+def write_report(out: str, plan: Plan, path: str, context: dict, allow_mixed: bool = False) -> str:
     """Writes the page and its figures; returns the page's text. ``context``: the command,
-    machine, versions, dates and wall time (see ``loss_study.study_context``)."""
+    machine, versions, dates and wall time (see ``loss_study.study_context``). Runs of
+    different builds: refused (nothing is written), or marked when ``allow_mixed``."""
     results = gather(out, plan)
+    found = builds({r.run.name: r.provenance for r in results if r.started})
+    check_report(found, allow_mixed)
+    marked = found.marked
     configs = list(plan.configs)
     metrics = metrics_present(results)
     figures = figures_dir(path)
     os.makedirs(figures, exist_ok=True)
     rel = os.path.basename(figures)
-    parts = [_header(plan, results, context)]
-    parts.append(_table(results, configs, metrics))
-    parts.append(_differences(results, configs, metrics))
+    parts = [_header(plan, results, context), _builds(found)]
+    parts.append(_table(results, configs, metrics, marked))
+    parts.append(_differences(results, configs, metrics, marked))
     parts.append(_reading(results, configs, metrics))
     plots = [m for m in metrics if study_figures.metric_plot(results, configs, m, os.path.join(figures, f'{m}.png'))]
     parts.append('## Curves\n\n' + '\n'.join(f'![{METRICS[m][0]}]({href(f"{rel}/{m}.png")})' for m in plots) + '\n'
@@ -40,12 +48,12 @@ def write_report(out: str, plan: Plan, path: str, context: dict) -> str:
     if caption:
         parts.append(f'## The same test label maps, every configuration\n\n{caption}.\n\n'
                      f'![samples]({href(f"{rel}/samples.png")})\n')
-    parts.append(_every_run(results, metrics))
+    parts.append(_every_run(results, metrics, marked))
     parts.append(_how(plan, context))
     text = '\n'.join(parts)
     atomic_write_text(path, text)
-    atomic_write_text(os.path.join(figures, 'summary.json'), json.dumps(_summary_json(results, configs, metrics),
-                                                                        indent=1) + '\n')
+    summary = _summary_json(results, configs, metrics, found)
+    atomic_write_text(os.path.join(figures, 'summary.json'), json.dumps(summary, indent=1) + '\n')
     return text
 
 
@@ -84,7 +92,32 @@ def _header(plan: Plan, results: list[RunResult], context: dict) -> str:
     return '\n'.join(lines)
 
 
-def _table(results: list[RunResult], configs: list[str], metrics: list[str]) -> str:
+def _builds(found: Builds) -> str:
+    """Which builds trained the runs, and the rule: one build, or the others marked."""
+    rule = ('Runs trained on different builds (commit, uncommitted changes, torch, instruction sets) do not '
+            'compare: the report refuses them unless `--allow_mixed` is given, and then marks the runs outside '
+            f'the largest group with {MARK}. In the commits, `+` means the tree had uncommitted changes.')
+    if not found.groups:
+        return f'Builds: no run has started yet. {rule}\n'
+    entries = [e for history in found.histories.values() for e in history]
+    seen = (f' CPU: {", ".join(sorted({str(e.get("cpu")) for e in entries}))}; torch threads per run: '
+            f'{", ".join(sorted({str(e.get("threads")) for e in entries}))}.' if entries else '')
+    if not found.mixed:
+        first = next(iter(found.groups.values()))[0]
+        return f'Builds: every run on one build: {describe_lineage(found.histories[first])}.{seen} {rule}\n'
+    groups = '\n'.join(f'- {", ".join(names)}{"" if i == 0 else " " + MARK}: '
+                       f'{describe_lineage(found.histories[names[0]])}' for i, names in enumerate(found.groups.values()))
+    return (f'**Mixed builds (`--allow_mixed`)**: the runs marked {MARK} were trained or scored on another build '
+            f'than the largest group, so differences involving them are partly the build\'s, not the loss\'s.'
+            f'{seen} {rule}\n\n{groups}\n')
+
+
+def _marked(results: list[RunResult], config: str, marked: set[str]) -> str:
+    """The mark after a configuration some of whose counted runs are marked."""
+    return f' {MARK}' if any(r.run.name in marked for r in finished(results, config)) else ''
+
+
+def _table(results: list[RunResult], configs: list[str], metrics: list[str], marked: set[str]) -> str:
     head = '| configuration | seeds | ' + ' | '.join(_arrowed(m) for m in metrics) + ' |'
     lines = ['## Results at the end of training (mean ± std over seeds)', '', head,
              '|' + ' --- |' * (len(metrics) + 2)]
@@ -93,7 +126,8 @@ def _table(results: list[RunResult], configs: list[str], metrics: list[str]) -> 
         for m in metrics:
             s = summarise(list(final_values(results, config, m).values()))
             cells.append('n/a' if s is None else f'{_fmt(s.mean, m)} ± {_fmt(s.std, m)}')
-        lines.append(f'| {config} | {len(finished(results, config))} | ' + ' | '.join(cells) + ' |')
+        lines.append(f'| {config}{_marked(results, config, marked)} | {len(finished(results, config))} | '
+                     + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 
 
@@ -102,7 +136,7 @@ def _arrowed(metric: str) -> str:
     return f'{label} {"↑" if higher else "↓"}'
 
 
-def _differences(results: list[RunResult], configs: list[str], metrics: list[str]) -> str:
+def _differences(results: list[RunResult], configs: list[str], metrics: list[str], marked: set[str]) -> str:
     if BASELINE not in configs:
         return ''
     base = {m: final_values(results, BASELINE, m) for m in metrics}
@@ -117,8 +151,10 @@ def _differences(results: list[RunResult], configs: list[str], metrics: list[str
             d = paired_difference(final_values(results, config, m), base[m])
             cells.append('n/a' if d is None else f'{_signed(d.mean, m)} [{_fmt(d.low, m)}, {_fmt(d.high, m)}]'
                          + (' *' if d.excludes_zero else ''))
-        lines.append(f'| {config} | ' + ' | '.join(cells) + ' |')
-    lines += ['', '`*`: the interval excludes 0, i.e. the difference exceeds the spread between seeds.']
+        mark = _marked(results, config, marked) or _marked(results, BASELINE, marked)
+        lines.append(f'| {config}{mark} | ' + ' | '.join(cells) + ' |')
+    lines += ['', f'Each difference is configuration minus {BASELINE}. '
+              '`*`: the interval excludes 0, i.e. the difference exceeds the spread between seeds.']
     return '\n'.join(lines) + '\n'
 
 
@@ -153,16 +189,30 @@ def _noise(results: list[RunResult], order: list[str], metric: str) -> str:
     return f'Beyond seed noise against {BASELINE}: {", ".join(beyond)}.'
 
 
-def _every_run(results: list[RunResult], metrics: list[str]) -> str:
-    lines = ['## Every run', '', '| run | state | train min | eval min | last epoch | training images | '
-             + ' | '.join(METRICS[m][0] for m in metrics) + ' |', '|' + ' --- |' * (len(metrics) + 6)]
+def _every_run(results: list[RunResult], metrics: list[str], marked: set[str]) -> str:
+    lines = ['## Every run', '', '| run | state | commit | CPU / instruction sets | threads | train min | eval min | '
+             'last epoch | training images | ' + ' | '.join(METRICS[m][0] for m in metrics) + ' |',
+             '|' + ' --- |' * (len(metrics) + 9)]
     for r in results:
         final = r.final or {}
         cells = [_fmt(final[m], m) if m in final else '' for m in metrics]
         state = r.state + (f': {r.error}' if r.error else '')
-        lines.append(f'| {r.run.name} | {state} | {r.train_seconds / 60:.1f} | {r.eval_seconds / 60:.1f} | '
-                     f'{final.get("epoch", "")} | {final.get("total_images", "")} | ' + ' | '.join(cells) + ' |')
+        name = r.run.name + (f' {MARK}' if r.run.name in marked else '')
+        lines.append(f'| {name} | {state} | {_build_cells(r.provenance)} | {r.train_seconds / 60:.1f} | '
+                     f'{r.eval_seconds / 60:.1f} | {final.get("epoch", "")} | {final.get("total_images", "")} | '
+                     + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
+
+
+def _build_cells(history: list[dict]) -> str:
+    """commit | CPU / instruction sets | threads, each build of the run's lineage in turn."""
+    if not history:
+        return ' | '.join(['not recorded'] + [''] * 2)
+    entries = distinct(history)
+    threads = list(dict.fromkeys(str(e.get('threads')) for e in history))
+    return ' | '.join([' → '.join(provenance.commit_label(e) for e in entries),
+                       ' → '.join(f'{e.get("cpu")}: {provenance.isa_label(e)}' for e in entries),
+                       ' → '.join(threads)])
 
 
 def _how(plan: Plan, context: dict) -> str:
@@ -176,12 +226,25 @@ def _how(plan: Plan, context: dict) -> str:
     return '\n'.join(lines)
 
 
-def _summary_json(results: list[RunResult], configs: list[str], metrics: list[str]) -> dict:
-    out: dict = {}
+def _summary_json(results: list[RunResult], configs: list[str], metrics: list[str], found: Builds) -> dict:
+    """The page's numbers unrounded: per configuration and metric the final value of every
+    seed, mean and sample std, and the paired difference from the baseline; every run's builds."""
+    table: dict = {}
     for config in configs:
-        out[config] = {}
+        table[config] = {}
         for m in metrics:
             values = final_values(results, config, m)
-            s: Optional[object] = summarise(list(values.values()))
-            out[config][m] = {'per_seed': values, 'mean': s.mean if s else None, 'std': s.std if s else None}
-    return out
+            s = summarise(list(values.values()))
+            d = (paired_difference(values, final_values(results, BASELINE, m))
+                 if BASELINE in configs and config != BASELINE else None)
+            table[config][m] = {'per_seed': values, 'mean': s.mean if s else None, 'std': s.std if s else None,
+                                'n': s.n if s else 0, f'minus_{BASELINE}': _difference_json(d)}
+    return {'baseline': BASELINE, 'configs': table, 'mixed_builds': found.mixed, 'marked': sorted(found.marked),
+            'runs': {r.run.name: {'state': r.state, 'builds': r.provenance} for r in results}}
+
+
+def _difference_json(d: Optional[Difference]) -> Optional[dict]:
+    if d is None:
+        return None
+    finite = {k: (None if math.isnan(v) else v) for k, v in (('mean', d.mean), ('low', d.low), ('high', d.high))}
+    return {**finite, 'n': d.n, 'excludes_zero': d.excludes_zero}

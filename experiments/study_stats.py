@@ -14,6 +14,7 @@ from scipy import stats
 
 from experiments.study_eval import read_results, run_folder
 from experiments.study_plan import Plan, Run
+from experiments.study_provenance import history
 from experiments.study_worker import read_status
 
 # metric key -> (label, True if higher is better)
@@ -35,6 +36,11 @@ class RunResult:
     rows: list[dict]            # one per scored epoch
     train_seconds: float
     eval_seconds: float
+    provenance: list[dict]      # the builds that trained and scored it (util.provenance)
+
+    @property
+    def started(self) -> bool:
+        return self.state != 'not started' or bool(self.provenance)
 
     @property
     def final(self) -> Optional[dict]:
@@ -49,7 +55,8 @@ def gather(out: str, plan: Plan) -> list[RunResult]:
         status = read_status(folder)
         rows = [_scaled(row) for row in read_results(folder)]
         results.append(RunResult(run, status.get('state', 'not started'), status.get('error'), rows,
-                                 float(status.get('train_seconds', 0.0)), float(status.get('eval_seconds', 0.0))))
+                                 float(status.get('train_seconds', 0.0)), float(status.get('eval_seconds', 0.0)),
+                                 history(folder)))
     return results
 
 

@@ -4,7 +4,9 @@ Trains the run (resuming a killed one from its ``latest`` snapshot, leaving a fi
 then scores its epoch snapshots. The run's state is kept in ``<run>/study_status.json``:
 ``trained`` / ``failed`` (with the error) and the seconds spent training and scoring, summed over
 the sessions of a resumed study. The torch thread count comes from the environment
-(``OMP_NUM_THREADS``), set by the study so that jobs x threads fits the cores.
+(``OMP_NUM_THREADS``), set by the study so that jobs x threads fits the cores. Each session
+adds its build to ``<run>/provenance.json`` when it differs from the last one recorded
+(:mod:`util.provenance`): the report refuses to compare runs of different builds.
 
 The worker holds the run's lock (:mod:`experiments.study_lock`) while it works, and ends with
 the study however the study ends: on SIGTERM (which the study forwards) it saves ``latest``
@@ -24,6 +26,7 @@ from experiments.study_lock import RunLock
 from experiments.study_plan import Run, load_plan
 from options.train_options import TrainOptions
 from runs import layout
+from util import provenance
 from util.errors import UserError, user_message
 from util.fileio import atomic_write_text
 
@@ -99,7 +102,9 @@ def main(argv: list[str]) -> int:
 
 def work(out: str, run: Run, folder: str, gpu_ids: str) -> int:
     status = read_status(folder)
-    if status.get('state') not in (TRAINED, FAILED):
+    training = status.get('state') not in (TRAINED, FAILED)
+    record_build(folder, afresh=training and resume_args(folder) != ['--continue_train'])
+    if training:
         code = _train(run, folder, status)
         if code != 0:  # stopped by a signal; latest was saved and the next session resumes it
             return code
@@ -109,6 +114,16 @@ def work(out: str, run: Run, folder: str, gpu_ids: str) -> int:
     status['pruned_bytes'] = status.get('pruned_bytes', 0) + prune(folder)
     write_status(folder, status)
     return 0
+
+
+def record_build(folder: str, afresh: bool) -> None:
+    """Adds this session's build (commit, torch, instruction sets, threads) to the run's history,
+    which starts again with a run that starts again (nothing was kept from the earlier build)."""
+    path = os.path.join(folder, layout.PROVENANCE)
+    if afresh and os.path.isfile(path):
+        os.remove(path)
+    os.makedirs(folder, exist_ok=True)
+    provenance.record(path)
 
 
 def _exit_on_signal(signum, frame) -> None:

@@ -24,6 +24,7 @@ def validate(opt: argparse.Namespace) -> None:
         raise OptionError(f'--nThreads must be >= 0, got {opt.nThreads}')
     _check_norms(opt)
     if opt.netG == 'spade':
+        _check_positive(opt, 'spade_hidden')
         _check_spade_size(opt)
     elif opt.use_vae:
         raise OptionError(f'--use_vae needs --netG spade (got --netG {opt.netG})')

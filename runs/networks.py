@@ -1,7 +1,7 @@
 """One network file, in SPADE's format: a plain state dict, written atomically, read with
 ``weights_only=True`` and loaded strictly. A file that does not fit the network built from the
 options raises :class:`CheckpointError` naming the file, the keys that differ and the option
-that probably differs (``--ngf``, ``--label_nc``, ``--norm_G``, ``--num_D`` ...).
+that probably differs (``--ngf``, ``--label_nc``, ``--norm_G``, ``--spade_hidden``, ``--num_D`` ...).
 """
 import os
 import re
@@ -108,4 +108,6 @@ def _guess_from_shapes(shape_diffs: list[str], label: str, widths: bool) -> Opti
         return '--z_dim or --nef'
     if set(shape_diffs) <= {'fc.weight', 'fc.bias'}:
         return '--use_vae, --crop_size or --aspect_ratio (the size of the starting map)'
+    if label == 'G' and all('.mlp_shared.' in k for k in shape_diffs):  # only SPADE's hidden layer is wider
+        return '--spade_hidden'
     return {'G': '--ngf', 'D': '--ndf', 'E': '--nef or --ngf'}.get(label)

@@ -25,10 +25,11 @@ class SPADEResnetBlock(nn.Module):
             if self.learned_shortcut:
                 self.conv_s = spectral_norm(self.conv_s)
         spade_config = opt.norm_G.replace('spectral', '')
-        self.norm_0 = SPADE(spade_config, fin, opt.semantic_nc)
-        self.norm_1 = SPADE(spade_config, fmiddle, opt.semantic_nc)
+        hidden = opt.spade_hidden
+        self.norm_0 = SPADE(spade_config, fin, opt.semantic_nc, hidden)
+        self.norm_1 = SPADE(spade_config, fmiddle, opt.semantic_nc, hidden)
         if self.learned_shortcut:
-            self.norm_s = SPADE(spade_config, fin, opt.semantic_nc)
+            self.norm_s = SPADE(spade_config, fin, opt.semantic_nc, hidden)
 
     def forward(self, x: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
         if seg.shape[2:] != x.shape[2:]:  # resize once for the block's two or three SPADE layers

@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from models.networks.architecture import ResnetBlock, SPADEResnetBlock
 from models.networks.base_network import BaseNetwork
-from models.networks.normalization import get_nonspade_norm_layer
+from models.networks.normalization import SPADE_HIDDEN, get_nonspade_norm_layer
 
 UPSAMPLING_LAYERS = {'normal': 5, 'more': 6, 'most': 7}
 
@@ -20,6 +20,9 @@ class SPADEGenerator(BaseNetwork):
         parser.add_argument('--num_upsampling_layers', choices=tuple(UPSAMPLING_LAYERS), default='normal',
                             help="'more' adds an upsampling layer between the two middle resnet blocks; "
                                  "'most' also adds one more upsampling + resnet layer at the end")
+        parser.add_argument('--spade_hidden', type=int, default=SPADE_HIDDEN,
+                            help="width of each SPADE layer's shared hidden convolution (SPADE: 128); smaller "
+                                 'is much cheaper at small --ngf')
         return parser
 
     def __init__(self, opt) -> None:

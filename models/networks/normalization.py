@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch.nn.utils import spectral_norm
 
 SPADE_CONFIG = re.compile(r'^spade(instance|batch|syncbatch)(\d+)x\d+$')
-SPADE_HIDDEN = 128  # width of SPADE's shared MLP; fixed in SPADE, part of the checkpoint
+SPADE_HIDDEN = 128  # width of SPADE's shared MLP: fixed in SPADE, --spade_hidden here; part of the checkpoint
 
 
 def param_free_norm(kind: str, channels: int) -> nn.Module:
@@ -57,10 +57,12 @@ class SPADE(nn.Module):
     """Parameter-free normalisation followed by a per-pixel scale and bias predicted from the
     segmentation map: ``norm(x) * (1 + gamma(seg)) + beta(seg)``.
 
-    ``config_text`` is ``spade<norm><k>x<k>``, e.g. ``spadesyncbatch3x3``.
+    ``config_text`` is ``spade<norm><k>x<k>``, e.g. ``spadesyncbatch3x3``; ``hidden``: the
+    width of the shared layer between the map and gamma / beta (``--spade_hidden``), which
+    dominates the generator's cost at small ``--ngf``.
     """
 
-    def __init__(self, config_text: str, norm_nc: int, label_nc: int) -> None:
+    def __init__(self, config_text: str, norm_nc: int, label_nc: int, hidden: int = SPADE_HIDDEN) -> None:
         super().__init__()
         parsed = SPADE_CONFIG.match(config_text)
         if parsed is None:
@@ -68,9 +70,9 @@ class SPADE(nn.Module):
         ks = int(parsed.group(2))
         pw = ks // 2
         self.param_free_norm = param_free_norm(parsed.group(1), norm_nc)
-        self.mlp_shared = nn.Sequential(nn.Conv2d(label_nc, SPADE_HIDDEN, kernel_size=ks, padding=pw), nn.ReLU())
-        self.mlp_gamma = nn.Conv2d(SPADE_HIDDEN, norm_nc, kernel_size=ks, padding=pw)
-        self.mlp_beta = nn.Conv2d(SPADE_HIDDEN, norm_nc, kernel_size=ks, padding=pw)
+        self.mlp_shared = nn.Sequential(nn.Conv2d(label_nc, hidden, kernel_size=ks, padding=pw), nn.ReLU())
+        self.mlp_gamma = nn.Conv2d(hidden, norm_nc, kernel_size=ks, padding=pw)
+        self.mlp_beta = nn.Conv2d(hidden, norm_nc, kernel_size=ks, padding=pw)
 
     def forward(self, x: torch.Tensor, segmap: torch.Tensor) -> torch.Tensor:
         normalized = self.param_free_norm(x)

@@ -18,34 +18,11 @@ from experiments import loss_study, study_plan
 from experiments.study_eval import METRICS_FILE, read_results
 from experiments.study_lock import is_running, read_holder
 from experiments.study_report import write_report
-from experiments.study_worker import STATUS_FILE
 from runs import layout
+from tests.experiments.quick_study import EPOCHS, ROOT, SCRIPT, SHARED, status, study
 from util.errors import UserError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRIPT = os.path.join(ROOT, 'experiments', 'loss_study.py')
-EPOCHS = 5  # --quick trains 3 + 2 epochs of one iteration
 LONGER = ('--synthetic_train_size', '16', '--save_latest_freq', '4')  # 8 iterations per epoch: time to stop it
-
-
-def study(out, *args, **kwargs) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    return subprocess.run([sys.executable, SCRIPT, '--quick', '--out', str(out), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600, **kwargs)
-
-
-def status(out, name) -> dict:
-    with open(os.path.join(out, 'runs', name, STATUS_FILE)) as f:
-        return json.load(f)
-
-
-@pytest.fixture(scope='module')
-def finished_study(tmp_path_factory):
-    out = tmp_path_factory.mktemp('study')
-    boom = "--config=boom=--perceptual_loss vgg --max_loss 1e-12"  # diverges at once: must still be reported
-    result = study(out, '--configs', 'vgg,patchnce', boom, '--seeds', '0,1', '--jobs', '2', '--threads', '1')
-    assert result.returncode == 0, result.stderr + result.stdout
-    return out, result
 
 
 def test_every_run_is_trained_and_scored_at_every_epoch(finished_study):
@@ -99,15 +76,14 @@ def test_report_tables_figures_and_provenance(finished_study):
         with Image.open(path) as image:
             assert image.width > 300 and image.height > 200
     summary = json.load(open(os.path.join(out, 'results', 'summary.json')))
-    assert set(summary['vgg']['miou']['per_seed']) == {'0', '1'}
+    assert set(summary['configs']['vgg']['miou']['per_seed']) == {'0', '1'}
 
 
 def test_running_it_again_redoes_nothing(finished_study):
     out, _ = finished_study
     before = {n: (status(out, n), open(os.path.join(out, 'runs', n, METRICS_FILE)).read())
               for n in ('vgg_s0', 'patchnce_s1')}
-    boom = "--config=boom=--perceptual_loss vgg --max_loss 1e-12"
-    again = study(out, '--configs', 'vgg,patchnce', boom, '--seeds', '0,1', '--jobs', '2', '--threads', '1')
+    again = study(out, *SHARED)
     assert again.returncode == 0, again.stderr
     for name, (state, metrics) in before.items():
         assert status(out, name)['train_seconds'] == state['train_seconds']

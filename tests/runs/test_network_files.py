@@ -77,7 +77,7 @@ def test_non_state_dict_file_is_reported(tmp_path):
 
 
 DIFFERENCES = ('missing keys', 'unexpected keys', 'shape differences')
-G_OPTIONS = ('--label_nc', '--ngf', '--norm_G', '--num_upsampling_layers')
+G_OPTIONS = ('--label_nc', '--ngf', '--norm_G', '--num_upsampling_layers', '--spade_hidden')
 D_OPTIONS = ('--num_D', '--ndf', '--n_layers_D', '--netD', '--norm_D', '--ngf')
 
 
@@ -90,6 +90,7 @@ def probable(message: str) -> str:
 @pytest.mark.parametrize('changed,hint,differences', [
     (dict(label_nc=7), '--label_nc', {'shape differences'}),
     (dict(ngf=8), '--ngf', {'shape differences'}),
+    (dict(spade_hidden=16), '--spade_hidden', {'shape differences'}),
     (dict(norm_G='spectralspadeinstance3x3'), '--norm_G (batch vs instance', {'unexpected keys'}),
     (dict(norm_G='spadesyncbatch3x3'), '--norm_G (spectral', {'missing keys', 'unexpected keys'}),
     (dict(num_upsampling_layers='most', crop_size=256), '--num_upsampling_layers',

@@ -1,5 +1,8 @@
 """SPADE-compatible networks: sizes, state-dict names, shapes per variant, and outputs equal to an
 independent functional statement of SPADE's generator."""
+import json
+import re
+
 import pytest
 import torch
 
@@ -219,15 +222,16 @@ def test_init_reaches_spectral_weight_orig(seeded):
 
 
 # ---------------------------------------------------------------- same images as SPADE
-@pytest.mark.parametrize('norm_G,mode,crop,aspect', [
-    ('spectralspadesyncbatch3x3', 'normal', 64, 1.0),
-    ('spectralspadeinstance3x3', 'more', 128, 1.0),
-    ('spadebatch3x3', 'most', 256, 1.0),
-    ('spectralspadesyncbatch3x3', 'normal', 128, 2.0),
+@pytest.mark.parametrize('norm_G,mode,crop,aspect,hidden', [
+    ('spectralspadesyncbatch3x3', 'normal', 64, 1.0, 128),
+    ('spectralspadeinstance3x3', 'more', 128, 1.0, 128),
+    ('spadebatch3x3', 'most', 256, 1.0, 128),
+    ('spectralspadesyncbatch3x3', 'normal', 128, 2.0, 128),
+    ('spectralspadebatch3x3', 'normal', 64, 1.0, 16),  # --spade_hidden 16
 ])
-def test_generator_matches_functional_spade(norm_G, mode, crop, aspect, tmp_path):
+def test_generator_matches_functional_spade(norm_G, mode, crop, aspect, hidden, tmp_path):
     opt = make_opt(ngf=4, crop_size=crop, aspect_ratio=aspect, label_nc=6, contain_dontcare_label=False,
-                   no_instance=False, norm_G=norm_G, num_upsampling_layers=mode)
+                   no_instance=False, norm_G=norm_G, num_upsampling_layers=mode, spade_hidden=hidden)
     net = networks.define_G(opt, verbose=False)
     state = ref.randomize_state(net, torch.Generator().manual_seed(1))
     path = tmp_path / 'latest_net_G.pth'
@@ -261,3 +265,57 @@ def test_spectral_norm_power_iteration_only_in_training(seeded):
     net.train()
     net(torch.rand(1, 3, 64, 64))
     assert not torch.equal(net.head_0.conv_0.weight_u, u_before)
+
+
+# ---------------------------------------------------------------- --spade_hidden
+def test_spade_hidden_defaults_to_spades_width():
+    from options.train_options import TrainOptions
+    opt = TrainOptions().parse(['--dataset_mode', 'synthetic', '--crop_size', '64', '--gpu_ids', '-1'], verbose=False)
+    assert opt.spade_hidden == 128
+    state = networks.define_G(make_opt(spade_hidden=opt.spade_hidden), verbose=False).state_dict()  # ADE20K's G
+    assert tuple(state['head_0.norm_0.mlp_shared.0.weight'].shape) == (128, 151, 3, 3)  # SPADE's, as before
+    assert tuple(state['up_3.norm_1.mlp_beta.weight'].shape) == (64, 128, 3, 3)
+
+
+def test_spade_hidden_narrows_only_the_spade_layers(seeded):
+    small = dict(ngf=4, crop_size=64, label_nc=5, contain_dontcare_label=False)
+    wide = networks.define_G(make_opt(**small), verbose=False)
+    narrow = networks.define_G(make_opt(**small, spade_hidden=16), verbose=False)
+    wide_state, narrow_state = wide.state_dict(), narrow.state_dict()
+    assert wide_state.keys() == narrow_state.keys()
+    for key, value in wide_state.items():
+        expected = list(value.shape)
+        if '.mlp_shared.' in key:
+            expected[0] = 16
+        elif '.mlp_gamma.weight' in key or '.mlp_beta.weight' in key:
+            expected[1] = 16
+        assert list(narrow_state[key].shape) == expected, key
+    # per SPADE layer, 128 - 16 fewer hidden channels: each had 5 * 3 * 3 inputs + a bias, and fed
+    # gamma and beta (3 x 3 each) for the layer's channels
+    spades = [m for m in narrow.modules() if type(m).__name__ == 'SPADE']
+    saved = sum((128 - 16) * (5 * 9 + 1 + 2 * 9 * m.mlp_gamma.out_channels) for m in spades)
+    assert len(spades) == 18 and count(wide) - count(narrow) == saved
+
+
+def test_a_narrow_spade_trains_saves_its_width_and_loads_with_it(tmp_path):
+    from models.pix2pix_model import Pix2PixModel
+    from options.test_options import TestOptions
+    from options.train_options import TrainOptions
+    from trainers.loop import train
+    args = ['--name', 'narrow', '--checkpoints_dir', str(tmp_path), '--gpu_ids', '-1', '--crop_size', '32',
+            '--load_size', '32', '--ngf', '4', '--ndf', '8', '--num_D', '1', '--n_layers_D', '2', '--batchSize', '2',
+            '--synthetic_train_size', '2', '--niter', '1', '--no_vgg_loss', '--norm_G',
+            'spectralspadebatch3x3', '--spade_hidden', '8', '--print_freq', '1']
+    assert train(TrainOptions().parse(args, save=True, verbose=False)) == 0
+    run = tmp_path / 'narrow'
+    assert json.loads((run / 'opt.json').read_text())['spade_hidden'] == 8
+    state = torch.load(run / 'latest_net_G.pth', weights_only=True)
+    assert state['head_0.norm_0.mlp_shared.0.weight'].shape[0] == 8
+    log = (run / 'loss_log.txt').read_text()
+    assert re.search(r'GAN: [-0-9.]+', log) and 'nan' not in log  # a training step ran and logged its losses
+    opt = TestOptions().parse(['--name', 'narrow', '--checkpoints_dir', str(tmp_path), '--gpu_ids', '-1',
+                               '--load_from_opt_file'], verbose=False)
+    assert opt.spade_hidden == 8  # from opt.json: the checkpoint loads with its own width
+    model = Pix2PixModel(opt).eval()
+    assert torch.equal(model.netG.state_dict()['head_0.norm_0.mlp_shared.0.weight'],
+                       state['head_0.norm_0.mlp_shared.0.weight'])
