@@ -4,7 +4,7 @@
 
 Writes ``checkpoints/NAME/export/<G or G_ema>_<epoch>.onnx`` (``.pt`` for TorchScript) after checking
 it against the PyTorch generator on random label maps at several batch sizes, then prints the
-differences and a Python snippet that runs the file. Input: the one-hot label map (+ the
+differences and how to run the file (the program in docs/export.md). Input: the one-hot label map (+ the
 instance-edge channel), and z with ``--use_vae``; output: the image in [-1, 1]; the batch size is
 free, the height and width are the run's. See docs/export.md. Bad input stops with one
 ``export.py: error: ...`` line and exit status 2.

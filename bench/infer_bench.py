@@ -62,6 +62,7 @@ from inference.backends import backend_of, inference_model  # noqa: E402
 from models import networks  # noqa: E402
 from models.pix2pix_model import Pix2PixModel  # noqa: E402
 from options.test_options import TestOptions  # noqa: E402
+from util.precision import Precision  # noqa: E402
 
 CONFIGS = ('torch', 'onnxruntime', 'default', 'channels_last', 'bf16', 'fp16', 'workers+writer', 'all', 'all_fp32')
 DEFAULT_CONFIGS = 'torch,default,channels_last,bf16,workers+writer,all,all_fp32'
@@ -204,7 +205,8 @@ def measure_setting(name: str, root: str, args: argparse.Namespace, batch_size: 
                               ['--results_dir', results, '--batchSize', str(batch_size)], verbose=False)
     with silenced():
         start = time.perf_counter()
-        model = pipeline.prepare_model(inference_model(Pix2PixModel(opt), opt), opt.channels_last)
+        precision = Precision.of(opt)
+        model = precision.prepare_module(inference_model(Pix2PixModel(opt), opt).eval())
         first_use = time.perf_counter() - start  # building and loading; an export on onnxruntime's first use
     device, backend = model.device, backend_of(model)
     if args.warmup:
@@ -212,7 +214,7 @@ def measure_setting(name: str, root: str, args: argparse.Namespace, batch_size: 
         dataset = data.create_dataset(opt)
         batch = torch.utils.data.default_collate([dataset[i % len(dataset)] for i in range(batch_size)])
         for _ in range(args.warmup):
-            pipeline.generate_batch(model, batch, opt.amp, opt.channels_last)
+            pipeline.generate_batch(model, batch, precision)
         sync(device)
     clock = GeneratorClock(device)
     pipeline.generate_batch = clock

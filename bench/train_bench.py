@@ -69,9 +69,7 @@ def measure(args: argparse.Namespace, loss: str, amp: str) -> dict:
     opt = train_options(args, loss, amp)
     trainer = Pix2PixTrainer(opt, Context(device=device))
     semantics, real = synthetic_batch(args, opt.semantic_nc, device)
-    if opt.channels_last:
-        semantics = semantics.contiguous(memory_format=torch.channels_last)
-        real = real.contiguous(memory_format=torch.channels_last)
+    semantics, real = map(trainer.precision.prepare_input, (semantics, real))
     times = []
     for i in range(args.warmup + args.iters):
         if i == args.warmup and device.type == 'cuda':

@@ -2,7 +2,9 @@
 
 Each batch is a dict with ``label`` (B,1,H,W int64 class indices, or B,C,H,W float for a
 dense map such as DeepFashion's poses), ``instance`` (B,1,H,W int32, or zeros when
-``--no_instance``), ``image`` (B,3,H,W in [-1,1]) and ``path`` (list of str).
+``--no_instance``), ``image`` (B,3,H,W in [-1,1]) and ``path`` (list of str). What a mode's
+label values mean (names, colours, dontcare, the segmenter's classes) is its class's ``labels``:
+ask :func:`dataset_labels`.
 """
 import argparse
 import random
@@ -16,6 +18,7 @@ from data.ade20k_dataset import ADE20KDataset
 from data.celebahq_dataset import CelebAHQDataset
 from data.cityscapes_dataset import CityscapesDataset
 from data.coco_dataset import CocoDataset
+from data.conventions import DatasetLabels
 from data.custom_dataset import CustomDataset
 from data.deepfashion_dataset import DeepFashionDataset
 from data.synthetic_dataset import SyntheticDataset
@@ -38,6 +41,11 @@ def _dataset_class(dataset_mode: str) -> type:
 
 def get_option_setter(dataset_mode: str):
     return _dataset_class(dataset_mode).modify_commandline_options
+
+
+def dataset_labels(opt: argparse.Namespace) -> DatasetLabels:
+    """What the label values of ``opt``'s dataset mode mean (:mod:`data.conventions`)."""
+    return _dataset_class(opt.dataset_mode).labels_for(opt)
 
 
 def create_dataset(opt: argparse.Namespace) -> torch.utils.data.Dataset:

@@ -3,6 +3,8 @@ import argparse
 
 import torch.utils.data
 
+from data.conventions import DatasetLabels
+
 
 class BaseDataset(torch.utils.data.Dataset):
     """A dataset mode: per-sample dicts with ``label``, ``instance``, ``image`` and ``path``.
@@ -11,6 +13,13 @@ class BaseDataset(torch.utils.data.Dataset):
     ``--image_dir``); ``image`` is then a zero tensor of the output size."""
 
     has_images = True
+    labels = DatasetLabels()  # what the mode's label values mean: plain class indices unless it says more
+
+    @classmethod
+    def labels_for(cls, opt: argparse.Namespace) -> DatasetLabels:
+        """The mode's label conventions under ``opt`` (a mode whose numbering depends on its
+        options overrides this)."""
+        return cls.labels
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:

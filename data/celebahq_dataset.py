@@ -27,6 +27,7 @@ from typing import Optional
 
 import numpy as np
 
+from data.conventions import DatasetLabels
 from data.image_folder import list_folder, natural_key
 from data.image_io import load_index_map, load_mask
 from data.celebahq_split import MAPPING_FILE, face_split, is_id, official_split
@@ -39,11 +40,21 @@ PARTS = ('skin', 'nose', 'eye_g', 'l_eye', 'r_eye', 'l_brow', 'r_brow', 'l_ear',
          'l_lip', 'hair', 'hat', 'ear_r', 'neck_l', 'neck', 'cloth')
 CLASS_NAMES = ('background',) + PARTS          # the raw layout's classes, by index
 PREPARED_GLASSES = 16                          # CoCosNet's glasses channel (label_nc - 3)
+RAW_LABELS = DatasetLabels(names=CLASS_NAMES)
+PREPARED_LABELS = DatasetLabels(
+    names=('',) * PREPARED_GLASSES + ('eye_g (glasses)',),
+    note="CelebAMask-HQ's prepared layout numbers the parts CoCosNet's way; only glasses (16) is known, "
+         "the others are numbered")
 IMAGE_DIR, ANNO_DIR, MERGED_DIR = 'CelebA-HQ-img', 'CelebAMask-HQ-mask-anno', 'all_parts_except_glasses'
 _PART_FILE = re.compile(r'^(\d+)_([a-z_]+)\.png$')
 
 
 class CelebAHQDataset(Pix2pixDataset):
+    labels = RAW_LABELS
+
+    @classmethod
+    def labels_for(cls, opt: argparse.Namespace) -> DatasetLabels:
+        return PREPARED_LABELS if resolve_layout(opt) == 'prepared' else RAW_LABELS
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
@@ -58,7 +69,7 @@ class CelebAHQDataset(Pix2pixDataset):
 
     def make_samples(self, opt: argparse.Namespace) -> list:
         require_dir(opt.dataroot)
-        self.layout = detect_layout(opt.dataroot) if opt.celebahq_layout == 'auto' else opt.celebahq_layout
+        self.layout = resolve_layout(opt)
         require_dir(os.path.join(opt.dataroot, IMAGE_DIR))
         require_dir(os.path.join(opt.dataroot, ANNO_DIR))
         if self.layout == 'prepared':
@@ -119,8 +130,8 @@ class CelebAHQDataset(Pix2pixDataset):
                 glasses = _same_shape(load_mask(sample.parts[0]), labels.shape, sample.parts[0])
                 labels = labels.astype(np.int32)
                 labels[glasses] = PREPARED_GLASSES
-            return to_class_indices(labels, sample.label, self.opt)
-        return to_class_indices(self._merge_parts(sample), sample.label, self.opt)
+            return to_class_indices(labels, sample.label, self.opt, self.labels.dontcare)
+        return to_class_indices(self._merge_parts(sample), sample.label, self.opt, self.labels.dontcare)
 
     @staticmethod
     def _merge_parts(sample: Sample) -> np.ndarray:
@@ -131,6 +142,13 @@ class CelebAHQDataset(Pix2pixDataset):
                 labels = np.zeros(mask.shape, dtype=np.uint8)
             labels[_same_shape(mask, labels.shape, path)] = cls
         return labels
+
+
+def resolve_layout(opt: argparse.Namespace) -> str:
+    """``--celebahq_layout``, with ``auto`` decided by the files under ``--dataroot`` (raw without one)."""
+    if opt.celebahq_layout != 'auto':
+        return opt.celebahq_layout
+    return detect_layout(opt.dataroot) if opt.dataroot else 'raw'
 
 
 def detect_layout(root: str) -> str:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from data.conventions import DatasetLabels
 from data.geometry import Geometry, apply_geometry, image_tensor, plan_geometry
 from data.image_folder import walk_files
 from data.image_io import load_rgb
@@ -39,6 +40,7 @@ from util.errors import DatasetError, OptionError
 
 
 class DeepFashionDataset(Pix2pixDataset):
+    labels = DatasetLabels(dense=True)
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:

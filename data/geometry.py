@@ -60,7 +60,7 @@ def plan_geometry(opt: argparse.Namespace, size: tuple, path: str) -> Geometry:
     """Random geometry for a sample whose photo (or label) is ``size`` = (w, h).
 
     Uses python's ``random``, which the DataLoader's workers seed from torch's seed."""
-    mode, fix = opt.preprocess_mode, getattr(opt, 'preprocess_fix', False)
+    mode, fix = opt.preprocess_mode, opt.preprocess_fix
     crop_w = opt.crop_size
     crop_h = max(1, round(opt.crop_size / opt.aspect_ratio)) if fix else opt.crop_size
     resize = _scaled_size(opt, mode, size, fix)

@@ -86,7 +86,7 @@ class Pix2pixDataset(BaseDataset):
         return [Sample(label, image, instance) for label, image, instance in zip(labels, images, instances)]
 
     def _pair(self, labels: list, others: list, label_where: str, other_where: str, name: str) -> list:
-        if getattr(self.opt, 'no_pairing_check', False):
+        if self.opt.no_pairing_check:
             return pair_in_order(labels, sorted(others, key=natural_key), label_where, other_where)
         return pair_by_key(labels, others, self.pair_key, label_where, other_where, name)
 
@@ -96,7 +96,7 @@ class Pix2pixDataset(BaseDataset):
 
     def read_label(self, sample: Sample) -> np.ndarray:
         """(H,W) class indices of ``sample``, validated against --label_nc."""
-        return to_class_indices(load_index_map(sample.label), sample.label, self.opt)
+        return to_class_indices(load_index_map(sample.label), sample.label, self.opt, self.labels.dontcare)
 
     def __getitem__(self, index: int) -> dict:
         sample = self.samples[index]

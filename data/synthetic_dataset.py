@@ -11,12 +11,18 @@ import numpy as np
 from PIL import Image
 
 from data.base_dataset import BaseDataset
+from data.conventions import DatasetLabels
 from data.geometry import apply_geometry, apply_to_array, image_tensor, index_tensor, plan_geometry
-from data.synthetic import NUM_CLASSES, render
+from data.synthetic import CLASS_NAMES, CLASS_RGB, NUM_CLASSES, render
 from util.errors import OptionError
+
+# the classes' own hues are the swatches; test.py's input_label images keep SPADE's palette
+LABELS = DatasetLabels(names=tuple(CLASS_NAMES),
+                       colors=tuple(map(tuple, np.round(CLASS_RGB * 255).astype(int).tolist())))
 
 
 class SyntheticDataset(BaseDataset):
+    labels = LABELS
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:

@@ -10,10 +10,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from options.channels import label_channels
+from data.conventions import label_channels
 from util.errors import DatasetError
 
-DONTCARE = 255  # SPADE's 'dontcare' label value; becomes index label_nc
 SHOW = 3        # how many example names an error message lists
 LOSSY_EXTENSIONS = ('.jpg', '.jpeg')
 
@@ -123,8 +122,9 @@ def _names(paths: Sequence[str]) -> str:
     return shown + (', ...' if len(paths) > SHOW else '')
 
 
-def to_class_indices(labels: np.ndarray, path: str, opt: argparse.Namespace) -> np.ndarray:
-    """Validate a label map and apply SPADE's convention 255 -> label_nc ('dontcare').
+def to_class_indices(labels: np.ndarray, path: str, opt: argparse.Namespace, dontcare: int) -> np.ndarray:
+    """Validate a label map and apply SPADE's convention ``dontcare`` (the dataset's value, see
+    :mod:`data.conventions`) -> label_nc.
 
     Raises naming ``path``, the bad value and ``--label_nc`` when a value is out of range.
     Returns uint8 when the indices fit, int32 otherwise."""
@@ -135,15 +135,16 @@ def to_class_indices(labels: np.ndarray, path: str, opt: argparse.Namespace) -> 
         raise DatasetError(f"{path}: negative label value {low}; labels must be class indices >= 0")
     if top < limit:
         return labels if labels.dtype == np.uint8 else labels.astype(np.int32)
-    if opt.contain_dontcare_label and DONTCARE >= limit:
+    if opt.contain_dontcare_label and dontcare >= limit:
         mapped = labels.astype(np.int32)
-        mapped[labels == DONTCARE] = opt.label_nc
+        mapped[labels == dontcare] = opt.label_nc
         top = int(mapped.max())
         if top < limit:
             return mapped.astype(np.uint8) if limit <= 256 else mapped
-    if top == DONTCARE and not opt.contain_dontcare_label:
-        raise DatasetError(f"{path}: label value 255 ('dontcare') found but --contain_dontcare_label is off; "
-                           f"add --contain_dontcare_label, or raise --label_nc above 255")
+    if top == dontcare and not opt.contain_dontcare_label:
+        raise DatasetError(f"{path}: label value {dontcare} ('dontcare') found but --contain_dontcare_label is off; "
+                           f"add --contain_dontcare_label, or raise --label_nc above {dontcare}")
     raise DatasetError(f"{path}: label value {top} is out of range for --label_nc {opt.label_nc}"
                        f"{' with dontcare' if opt.contain_dontcare_label else ''} (valid: 0..{limit - 1}"
-                       f"{', 255' if opt.contain_dontcare_label else ''}); set --label_nc to the number of classes")
+                       f"{f', {dontcare}' if opt.contain_dontcare_label else ''}); set --label_nc to the number of "
+                       f"classes")

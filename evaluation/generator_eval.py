@@ -64,8 +64,8 @@ class GeneratorEvaluator:
             raise UserError(f'--phase {phase} of --dataset_mode {opt.dataset_mode} has no real images to compare with')
         count = len(full) if max_images is None else min(max_images, len(full))
         self.dataset = Subset(full, range(count)) if count < len(full) else full
-        explicit = getattr(opt, 'metrics', None) not in (None, '', 'auto')
-        settings = usable_settings(settings_from_opt(opt), opt.dataset_mode, explicit)
+        asked = settings_from_opt(opt)
+        settings = usable_settings(asked, opt.dataset_mode, explicit=asked.metrics is not None)
         self.suite = MetricSuite.for_dataset(settings, opt.dataset_mode, have_labels=True, device=device)
         self.reference = self._reference_stats(full, phase, count) if 'fid' in self.suite.metrics else None
 

@@ -3,18 +3,17 @@
 One :class:`LabelConvention` per dataset mode serves both evaluation paths: the label files of
 ``evaluate.py --label_dir`` and the data loader's label tensors (training's ``--eval_freq``,
 ``evaluate.py --name``). The loaders hand on the values of the files unchanged, apart from
-SPADE's dontcare (255 in a file becomes ``label_nc`` with ``--contain_dontcare_label``), so
-one table covers both as long as it treats those two values alike.
+SPADE's dontcare (the dataset's dontcare value in a file becomes ``label_nc`` with
+``--contain_dontcare_label``), so one table covers both as long as it treats those two values alike.
 
-Conventions:
+The conventions are the datasets' own (:mod:`data.conventions`, each mode's ``labels``):
 
-- ``ade20k`` (CSAIL's UPerNet-101): annotation values 0 = unlabeled (not scored), 1..150 = the
-  150 classes, which the network numbers 0..149.
-- ``cityscapes``: label ids 0..33 to the 19 train ids that Cityscapes segmenters (DRN-D-105)
-  predict; the other ids are not scored. No such segmenter ships with this project: the table
-  is there for one registered with :func:`evaluation.segmenters.register_segmenter`.
+- a mode whose values are not its segmenter's classes says how they map (``ade20k``: 0 =
+  unlabeled, not scored, 1..150 = UPerNet's 0..149; ``cityscapes``: label ids to the 19 train
+  ids that Cityscapes segmenters predict, the other ids not scored);
 - every other mode (the built-in ``synthetic`` oracle, a registered plug-in): values are the
-  class indices ``0..num_classes-1``; SPADE's dontcare (``num_classes`` and 255) is not scored.
+  class indices ``0..num_classes-1``; SPADE's dontcare (``num_classes`` and the mode's dontcare
+  value) is not scored.
 
 A value the table does not know is an error, never silently scored or ignored.
 """
@@ -24,10 +23,11 @@ from typing import Optional, Sequence, TypeVar, Union
 import numpy as np
 import torch
 
+from data import DATASETS
+from data.conventions import DONTCARE, SegmenterLabels
 from evaluation.confusion import IGNORE_INDEX
 
 INVALID = -2            # in a table: a value this dataset's labels never hold
-DONTCARE_VALUE = 255    # SPADE's 'dontcare' in label files
 
 Labels = TypeVar('Labels', np.ndarray, torch.Tensor)
 
@@ -72,34 +72,34 @@ def from_pairs(description: str, size: int, pairs: dict[int, int], ignored: Sequ
     return LabelConvention(description, tuple(table))
 
 
-def class_indices(num_classes: int) -> LabelConvention:
+def class_indices(num_classes: int, dontcare: int = DONTCARE) -> LabelConvention:
     """Labels that hold the class indices themselves, with SPADE's dontcare not scored."""
-    ignored = [num_classes] + ([DONTCARE_VALUE] if DONTCARE_VALUE > num_classes else [])
-    return from_pairs(f'class indices 0..{num_classes - 1} (or dontcare: {num_classes}, {DONTCARE_VALUE})',
+    ignored = [num_classes] + ([dontcare] if dontcare > num_classes else [])
+    return from_pairs(f'class indices 0..{num_classes - 1} (or dontcare: {num_classes}, {dontcare})',
                       max(ignored) + 1, {v: v for v in range(num_classes)}, ignored)
 
 
-ADE20K_CLASSES = 150
-ADE20K = from_pairs(f'ADE20K annotation values (0 = unlabeled, 1..{ADE20K_CLASSES} = classes)', ADE20K_CLASSES + 1,
-                    {value: value - 1 for value in range(1, ADE20K_CLASSES + 1)}, ignored=[0])
+def from_dataset(labels: SegmenterLabels) -> LabelConvention:
+    """A dataset's own mapping (:class:`data.conventions.SegmenterLabels`) as a convention."""
+    return from_pairs(labels.description, labels.values, dict(labels.classes),
+                      ignored=[v for v in range(labels.values) if v not in labels.classes])
 
-# Cityscapes label id -> train id (road, sidewalk, building, wall, fence, pole, traffic light,
-# traffic sign, vegetation, terrain, sky, person, rider, car, truck, bus, train, motorcycle, bicycle)
-_CITYSCAPES_TRAIN_IDS = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11,
-                         25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
-CITYSCAPES_LABEL_IDS = 35  # the loader's --label_nc: ids 0..33 occur, 34 is accepted
-CITYSCAPES = from_pairs('Cityscapes label ids (0..33; those without a train id are not scored)', CITYSCAPES_LABEL_IDS,
-                        _CITYSCAPES_TRAIN_IDS,
-                        ignored=[v for v in range(CITYSCAPES_LABEL_IDS) if v not in _CITYSCAPES_TRAIN_IDS])
 
 # dataset mode -> convention; a mode not listed uses class_indices(the segmenter's num_classes)
-LABEL_CONVENTIONS: dict[str, LabelConvention] = {'ade20k': ADE20K, 'cityscapes': CITYSCAPES}
+LABEL_CONVENTIONS: dict[str, LabelConvention] = {
+    mode: from_dataset(dataset.labels.segmenter) for mode, dataset in DATASETS.items()
+    if dataset.labels.segmenter is not None}
+ADE20K, CITYSCAPES = LABEL_CONVENTIONS['ade20k'], LABEL_CONVENTIONS['cityscapes']
+ADE20K_CLASSES = ADE20K.num_classes  # UPerNet's classes
 
 
 def label_convention(dataset_mode: Optional[str], num_classes: int) -> LabelConvention:
     """The convention of ``dataset_mode`` for a segmenter of ``num_classes`` classes."""
     convention = LABEL_CONVENTIONS.get(dataset_mode) if dataset_mode else None
-    return convention if convention is not None else class_indices(num_classes)
+    if convention is not None:
+        return convention
+    dataset = DATASETS.get(dataset_mode)
+    return class_indices(num_classes, dataset.labels.dontcare if dataset is not None else DONTCARE)
 
 
 def dataset_target(convention: LabelConvention, label: Union[np.ndarray, torch.Tensor]) -> torch.Tensor:

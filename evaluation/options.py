@@ -35,8 +35,16 @@ class EvalFrequency:
         """Whether to evaluate at the end of ``epoch`` (counted from 1)."""
         return self.enabled and self.unit == 'epoch' and epoch % self.every == 0
 
+    def describe(self) -> str:
+        """'every 5000 training images', 'every 2 epochs' or 'never', for messages."""
+        if not self.enabled:
+            return 'never'
+        unit = 'training images' if self.unit == 'images' else 'epochs'
+        return f'every {self.every} {unit}' if self.every > 1 else f'every {unit[:-1]}'
 
-# 'it', 'iter' are accepted as before: like --save_latest_freq they always counted images
+
+# 'i', 'it', 'iter'... are the spellings of earlier versions, kept so that their command lines
+# run unchanged: they counted training images (as SPADE's "iteration" counter does), and still do
 _FREQ = re.compile(r'^\s*(\d+)\s*(|img|images?|i|it|iter|iters|iterations?|e|ep|epochs?)\s*$', re.IGNORECASE)
 
 
@@ -44,7 +52,7 @@ def parse_eval_freq(text: str) -> EvalFrequency:
     """'0' (off), '5000' or '5000img' (training images), '2e' or '2epochs' (epochs)."""
     match = _FREQ.match(str(text))
     if not match:
-        raise argparse.ArgumentTypeError(f"--eval_freq '{text}': expected N (training images), Ne (epochs) "
+        raise argparse.ArgumentTypeError(f"--eval_freq '{text}': expected N or Nimg (training images), Ne (epochs) "
                                          f"or 0 (off), e.g. 5000 or 2e")
     unit = 'epoch' if match.group(2).lower().startswith('e') else 'images'
     return EvalFrequency(int(match.group(1)), unit)
@@ -125,28 +133,29 @@ def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) 
                              f"with label maps); auto: every metric that applies to the dataset")
     if is_train:
         parser.add_argument('--eval_freq', type=_checked(parse_eval_freq), default='0',
-                            help='evaluate on the validation split every N training images (e.g. 5000; counted '
-                                 'like --save_latest_freq, as SPADE counts) or every N epochs (e.g. 2e); 0: never')
+                            help='evaluate on the validation split every N training images (N or Nimg, e.g. 5000: '
+                                 'images, not iterations, counted like --save_latest_freq as SPADE counts; the '
+                                 "suffix 'it' of earlier versions also counts images) or every N epochs (Ne, e.g. "
+                                 '2e); 0: never')
         parser.add_argument('--eval_num', type=positive_int, default=500,
                             help='validation images generated and scored at each evaluation during training')
     return parser
 
 
 def settings_from_opt(opt: argparse.Namespace) -> EvalSettings:
-    """The :class:`EvalSettings` described by parsed options (missing ones keep defaults)."""
-    defaults = EvalSettings()
+    """The :class:`EvalSettings` of options parsed with :func:`modify_commandline_options`."""
     return EvalSettings(
-        fid_weights=getattr(opt, 'fid_weights', None) or None,
-        fid_dims=getattr(opt, 'fid_dims', defaults.fid_dims),
-        fid_cache_dir=getattr(opt, 'fid_cache_dir', defaults.fid_cache_dir),
-        seg_weights=getattr(opt, 'seg_weights', None) or None,
-        seg_scales=parse_scales(getattr(opt, 'seg_scales', None)),
-        swd_seed=getattr(opt, 'swd_seed', defaults.swd_seed),
-        batch_size=getattr(opt, 'eval_batch_size', defaults.batch_size),
-        metrics=parse_metrics(getattr(opt, 'metrics', None)),
+        fid_weights=opt.fid_weights or None,
+        fid_dims=opt.fid_dims,
+        fid_cache_dir=opt.fid_cache_dir,
+        seg_weights=opt.seg_weights or None,
+        seg_scales=parse_scales(opt.seg_scales),
+        swd_seed=opt.swd_seed,
+        batch_size=opt.eval_batch_size,
+        metrics=parse_metrics(opt.metrics),
     )
 
 
 def eval_frequency(opt: argparse.Namespace) -> EvalFrequency:
-    """The parsed ``--eval_freq`` (disabled when the option is absent)."""
-    return parse_eval_freq(getattr(opt, 'eval_freq', '0'))
+    """The parsed ``--eval_freq`` of training options."""
+    return parse_eval_freq(opt.eval_freq)

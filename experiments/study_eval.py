@@ -20,7 +20,7 @@ from evaluation.images import to_uint8
 from experiments.study_plan import Run, runs_dir, tensorboard_dir
 from models.pix2pix_model import Pix2PixModel
 from options.test_options import TestOptions
-from runs import layout
+from runs import layout, snapshot
 from util.fileio import atomic_open, atomic_write_text
 from util.state_dict import read_state_dict
 
@@ -71,24 +71,11 @@ def images_seen(folder: str, epoch: int, known: dict[int, int]) -> int:
 
 
 def prune(folder: str) -> int:
-    """Deletes what scoring no longer needs once a run is over: the discriminator, optimiser
-    state and raw generator of every scored epoch (its inference generator stays, so it can be
-    scored again) and the ``previous`` fallback; ``latest`` stays, for training on. Returns the
-    bytes freed: a 15-run study keeps about a third of what training wrote."""
-    scored = {row['epoch'] for row in read_results(folder)}
-    doomed = [layout.network_file(folder, 'previous', label) for label in ('G', 'D', 'E', 'G_ema', 'heads')]
-    doomed.append(layout.state_file(folder, 'previous'))
-    for epoch in scored:
-        doomed += [layout.network_file(folder, epoch, 'D'), layout.network_file(folder, epoch, 'heads'),
-                   layout.state_file(folder, epoch)]
-        if os.path.isfile(layout.network_file(folder, epoch, 'G_ema')):
-            doomed.append(layout.network_file(folder, epoch, 'G'))
-    freed = 0
-    for path in doomed:
-        if os.path.isfile(path):
-            freed += os.path.getsize(path)
-            os.remove(path)
-    return freed
+    """The study's policy once a run is over: every scored epoch keeps only its inference files
+    (so it can be scored again), the ``previous`` fallback goes, ``latest`` stays for training
+    on. Returns the bytes freed: a 15-run study keeps about a third of what training wrote."""
+    scored = sorted(row['epoch'] for row in read_results(folder))
+    return snapshot.delete_snapshot(folder, 'previous') + snapshot.prune_to_inference(folder, scored)
 
 
 def unscored_epochs(folder: str) -> list[int]:

@@ -11,7 +11,8 @@ matplotlib.use('Agg')  # files only: no display on training machines
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from data.synthetic import CLASS_RGB, render  # noqa: E402
+from data.synthetic import render  # noqa: E402
+from data.synthetic_dataset import SyntheticDataset  # noqa: E402
 from experiments.study_eval import load_samples, run_folder  # noqa: E402
 from experiments.study_plan import Plan  # noqa: E402
 from experiments.study_stats import METRICS, RunResult, curve, finished  # noqa: E402
@@ -81,7 +82,7 @@ def _references(out: str, plan: Plan, results: list[RunResult], count: int, size
     opt = _saved_options(out, results)
     seed = int(opt.get('synthetic_seed', 0))
     scenes = [render(i, size, seed, 'test') for i in range(count)]
-    palette = np.round(CLASS_RGB * 255).astype(np.uint8)
+    palette = np.array(SyntheticDataset.labels.colors, dtype=np.uint8)  # the painter's swatches
     return np.stack([palette[labels] for labels, _ in scenes]), np.stack([image for _, image in scenes])
 
 

@@ -60,9 +60,9 @@ Log = Callable[[str], None]
 
 
 def choose_backend(opt: argparse.Namespace, log: Log = print) -> str:
-    """``torch`` or ``onnxruntime`` for ``opt.backend`` (``torch`` for options built without it).
-    An explicit ``onnxruntime`` with a torch-only option was refused by the option parser."""
-    requested = getattr(opt, 'backend', 'torch')
+    """``torch`` or ``onnxruntime`` for ``opt.backend``. An explicit ``onnxruntime`` with a
+    torch-only option was refused by the option parser."""
+    requested = opt.backend
     if requested == 'torch' or (requested == 'auto' and torch_only(opt)):
         return 'torch'
     missing = [name for name in PACKAGES if importlib.util.find_spec(name) is None]
@@ -90,7 +90,7 @@ def inference_model(model: nn.Module, opt: argparse.Namespace, log: Log = print)
         with torch.random.fork_rng(devices=[]):
             return OnnxModel(model, opt, log)
     except UserError as exc:
-        if getattr(opt, 'backend', 'torch') != 'auto':
+        if opt.backend != 'auto':
             raise
         log(f'--backend auto: running with torch ({user_message(exc)})')
         return model

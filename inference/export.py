@@ -29,6 +29,7 @@ import copy
 import io
 import json
 import os
+import shlex
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional, Sequence, Union
@@ -40,21 +41,24 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.spectral_norm import SpectralNorm
 
 import models
+from data import DATASETS
+from data.conventions import label_channels
 from models import networks
 from models.input_encoding import get_edges, one_hot
-from options import opt_file
-from options.base_options import BaseOptions, OptionParser
-from options.channels import label_channels
+from options import groups, opt_file
+from options.base_options import BaseOptions, OptionParser, OptionSetter
 from runs import layout, networks as network_files
 from util.errors import OptionError, UserError
 from util.fileio import atomic_write_bytes, blocking_file
+from util.precision import plain
 
 FORMATS = {'onnx': '.onnx', 'torchscript': '.pt'}
 TOLERANCE = 1e-4
 # 17 is read by every current runtime (onnxruntime, TensorRT, OpenVINO...) and has every op used here
 DEFAULT_OPSET = 17
 MIN_OPSET = 11  # Resize to a computed size (SPADE's nearest resizing of the label map) needs 11
-DENSE_LABELS = {'deepfashion'}  # dataset modes whose label is a dense float map, not class indices
+# dataset modes whose label is a dense float map, not class indices
+DENSE_LABELS = frozenset(mode for mode, dataset in DATASETS.items() if dataset.labels.dense)
 TRACE_BATCH = 2  # traced at a size that --batch_check's default (1,3) does not hold: the checks prove it is free
 METADATA_KEY, METADATA_FILE = 'spade_export', 'spade_export.json'
 # options of this command, never taken from the run's opt.json
@@ -76,19 +80,18 @@ class ExportOptions(BaseOptions):
     """The run (``--name``, ``--checkpoints_dir``, ``--which_epoch``, ``--no_ema``) and the export's
     own options; the generator's options come from the run's ``opt.json`` (or SPADE's ``opt.txt``),
     and one given on the command line overrides the saved value, as with test.py's
-    ``--load_from_opt_file``."""
+    ``--load_from_opt_file``. No dataset option setter runs: a dataset's required options (e.g.
+    ``--label_dir``) do not concern the generator."""
     is_train = False
+    never_saved = EXPORT_CONTROL
+    hidden = HIDDEN
 
     def initialize(self, parser: OptionParser) -> OptionParser:
         super().initialize(parser)
         parser.description = ("Export a trained run's generator as ONNX or TorchScript and check it against "
                               "PyTorch. The generator's options (--netG, --ngf, --label_nc, --crop_size, "
                               "--use_vae...) are read from the run's opt.json; give one only to override it.")
-        parser.add_argument('--which_epoch', type=str, default='latest',
-                            help='which epoch to export: "latest", an epoch number, "best"...')
-        parser.add_argument('--no_ema', action='store_true',
-                            help='export the raw generator even where training saved an EMA copy '
-                                 '(<epoch>_net_G_ema.pth)')
+        groups.add_checkpoint_options(parser, 'export', inference=True)
         parser.add_argument('--format', type=str, default='onnx', choices=tuple(FORMATS),
                             help='onnx (run with onnxruntime) or torchscript (run with torch.jit.load)')
         parser.add_argument('--output', type=str, default=None,
@@ -103,21 +106,12 @@ class ExportOptions(BaseOptions):
         parser.set_defaults(gpu_ids='-1')  # exported and checked on the CPU
         return parser
 
-    def gather_options(self, argv: Sequence[str]) -> tuple[argparse.Namespace, OptionParser]:
-        """As test.py with ``--load_from_opt_file``, except that the run must exist and that no
-        dataset option setter runs (a dataset's required options, e.g. ``--label_dir``, do not
-        concern the generator)."""
-        parser = self.initialize(OptionParser(argv, prog=self.prog()))
-        seen = parser.peek()
-        saved = {} if any(arg in HELP for arg in argv) else saved_options(seen)
-        opt_file.apply_saved_defaults(parser, saved)
-        models.get_option_setter(parser.peek().model)(parser, self.is_train)
-        opt_file.apply_saved_defaults(parser, saved)  # over the setters' defaults (e.g. SPADE's --norm_G)
-        for action in parser._actions:  # argparse has no public way to hide an option
-            if action.dest in HIDDEN:
-                action.help = argparse.SUPPRESS
-        parser.add_argument('-h', '--help', action='help', help='show this help message and exit')
-        return parser.parse_args(parser.argv), parser
+    def saved_options(self, parser: OptionParser) -> dict:
+        """As test.py with ``--load_from_opt_file``, except that the run must exist (``--help`` aside)."""
+        return {} if any(arg in HELP for arg in parser.argv) else saved_options(parser.peek())
+
+    def option_setters(self, seen: argparse.Namespace) -> tuple[OptionSetter, ...]:
+        return (models.get_option_setter(seen.model),)
 
     def adjust(self, opt: argparse.Namespace) -> None:
         opt.gpu_ids = []
@@ -139,7 +133,7 @@ def saved_options(seen: argparse.Namespace) -> dict:
     if not any(os.path.isfile(layout.file_in(seen, name)) for name in (layout.OPTIONS_JSON, layout.OPTIONS_TEXT)):
         raise OptionError(f'{layout.file_in(seen, layout.OPTIONS_JSON)} not found: export.py reads the generator\'s '
                           'options from the opt.json (or opt.txt) that train.py writes beside the checkpoints')
-    return {k: v for k, v in opt_file.load_json(seen).items() if k not in EXPORT_CONTROL}
+    return opt_file.load_json(seen)
 
 
 def max_opset() -> int:
@@ -225,7 +219,7 @@ class ModelSpec:
         width = opt.crop_size
         return ModelSpec(label_nc=opt.label_nc, label_channels=label_channels(opt),
                          dontcare=bool(opt.contain_dontcare_label), instance=not opt.no_instance,
-                         dense=getattr(opt, 'dataset_mode', None) in DENSE_LABELS,
+                         dense=opt.dataset_mode in DENSE_LABELS,
                          z_dim=opt.z_dim if opt.use_vae else None, height=round(width / opt.aspect_ratio), width=width)
 
 
@@ -254,13 +248,8 @@ class ExportableEncoder(nn.Module):
 def load_generator(opt: argparse.Namespace, log: Callable[[str], None] = print) -> tuple[nn.Module, str, str]:
     """(the generator in eval mode, its label G or G_ema, its file), as test.py loads it."""
     layout.check_generator_exists(opt)
-    folder, tag = layout.run_dir(opt), opt.which_epoch
-    label = layout.inference_generator_label(opt, tag)
-    path = layout.network_file(folder, tag, label)
-    if label == 'G_ema':
-        log(f'using the EMA generator {path} (--no_ema for the raw one)')
     netG = networks.define_G(opt, verbose=False)
-    network_files.load(netG, path, label)
+    label, path = network_files.load_inference_generator(netG, opt, opt.which_epoch, log)
     return netG.eval(), label, path
 
 
@@ -379,7 +368,7 @@ class OnnxRunner:
 
     def __call__(self, *inputs: torch.Tensor) -> Union[torch.Tensor, tuple[torch.Tensor, ...]]:
         # an input the exporter found unused (e.g. z of a generator that ignores it) is not fed
-        feed = {name: tensor.detach().cpu().float().contiguous().numpy() for name, tensor in zip(self.inputs, inputs)}
+        feed = {name: plain(tensor.cpu()).numpy() for name, tensor in zip(self.inputs, inputs)}
         outputs = tuple(torch.from_numpy(array) for array in self.session.run(self.outputs, feed))
         return outputs[0] if len(outputs) == 1 else outputs
 
@@ -543,40 +532,16 @@ def first_line(exc: BaseException) -> str:
 
 
 # ----------------------------------------------------------------------------- how to run it
+RUNNER_PROGRAM = 'run_export.py'  # what docs/export.md ("Running the file") calls its program
+
+
 def usage(result: ExportResult) -> str:
-    """A Python snippet that runs the exported file on a label map (and instance map) PNG."""
-    spec, path = result.spec, result.path
-    lines = ['import numpy as np', 'from PIL import Image']
-    lines += ['import onnxruntime as ort'] if result.format == 'onnx' else ['import torch']
-    lines += ['', f'H, W = {spec.height}, {spec.width}  # the size the model takes (only the batch size is free)']
-    if spec.dense:
-        lines += [f"semantics = np.load('semantics.npy').astype(np.float32)  # (1, {spec.label_channels}, H, W) "
-                  'pose map in [0, 1], drawn as data/deepfashion_dataset.py draws it']
-    else:
-        lines += ["label = np.array(Image.open('label.png').resize((W, H), Image.NEAREST)).astype(np.int64)"
-                  f'  # class indices 0..{spec.label_nc - 1}']
-        if spec.dontcare:
-            lines += [f"label[label == 255] = {spec.label_nc}  # 'dontcare' is the last channel"]
-        lines += [f'semantics = np.eye({spec.label_channels}, dtype=np.float32)[label].transpose(2, 0, 1)[None]'
-                  f'  # one-hot (1, {spec.label_channels}, H, W)']
+    """How to run the exported file: with the program of docs/export.md, which reads what the
+    file takes (size, channels, dontcare, instance edges, z) from the metadata the export wrote."""
+    spec = result.spec
+    inputs = 'semantics.npy (the pose map)' if spec.dense else 'label.png'
     if spec.instance:
-        lines += ["instance = np.array(Image.open('instance.png').resize((W, H), Image.NEAREST)).astype(np.int64)",
-                  'edge = np.zeros((H, W), bool)  # 1 where a pixel differs from a 4-neighbour',
-                  'across, down = instance[:, 1:] != instance[:, :-1], instance[1:, :] != instance[:-1, :]',
-                  'edge[:, 1:] |= across; edge[:, :-1] |= across; edge[1:, :] |= down; edge[:-1, :] |= down',
-                  'semantics = np.concatenate([semantics, edge[None, None].astype(np.float32)], axis=1)'
-                  f'  # (1, {spec.channels}, H, W)']
-    if spec.z_dim:
-        lines += [f'z = np.random.randn(1, {spec.z_dim}).astype(np.float32)  # the style: N(0, 1) draws a random one']
-    if result.format == 'onnx':
-        feed = ', '.join(f"'{name}': {name}" for name in spec.input_names)
-        lines += [f"session = ort.InferenceSession({path!r}, providers=['CPUExecutionProvider'])",
-                  f"image = session.run(['image'], {{{feed}}})[0]  # (1, {spec.out_channels}, H, W) in [-1, 1]"]
-    else:
-        args = ', '.join(f'torch.from_numpy({name})' for name in spec.input_names)
-        lines += [f'model = torch.jit.load({path!r}).eval()',
-                  'with torch.no_grad():',
-                  f'    image = model({args}).numpy()  # (1, {spec.out_channels}, H, W) in [-1, 1]']
-    pixels = 'image[0, 0]' if spec.out_channels == 1 else 'image[0].transpose(1, 2, 0)'
-    lines += [f"Image.fromarray((({pixels} + 1) / 2 * 255).clip(0, 255).astype(np.uint8)).save('synthesized.png')"]
-    return '\n'.join(lines)
+        inputs += ' and instance.png'
+    return (f'the program under "Running the file" in docs/export.md, saved as {RUNNER_PROGRAM},\n'
+            f'turns {inputs} of the current folder into synthesized.png:\n'
+            f'    python {RUNNER_PROGRAM} {shlex.quote(result.path)}')

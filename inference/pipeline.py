@@ -37,16 +37,15 @@ torch on CUDA or with ``--amp`` / ``--channels_last``. The results, the page and
 the same; float32 images are within one level of torch's (rounding near a level's edge).
 """
 import argparse
-import contextlib
 import errno
 import os
 from typing import Iterator, Optional, Sequence
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
 import data
+from data.conventions import label_image
 from data.pix2pix_dataset import Sample
 from inference.backends import inference_model
 from inference.writer import BackgroundWriter
@@ -54,11 +53,10 @@ from models.objective import generate
 from models.pix2pix_model import Pix2PixModel
 from util import html, util
 from runs import layout
-from util.errors import DatasetError, OptionError, UserError, user_message
+from util.errors import DatasetError, UserError, user_message
 from util.fileio import blocking_file
+from util.precision import FLOAT32, Precision
 
-SHOW = 10  # how many runs or epochs a message lists
-AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 WRITE_QUEUE_BATCHES = 2  # batches the background writer may lag behind the generator
 # errno -> (what happened, what to do)
 WRITE_FAILURES = {
@@ -85,12 +83,6 @@ def results_dir(opt: argparse.Namespace) -> str:
     return os.path.join(opt.results_dir, opt.name, f'{opt.phase}_{opt.which_epoch}')
 
 
-def visual_label(label: torch.Tensor, opt: argparse.Namespace) -> np.ndarray:
-    if label.is_floating_point():
-        return util.dense2im(label)
-    return util.tensor2label(label, opt.label_nc + 2)
-
-
 def model_device(model: torch.nn.Module) -> torch.device:
     device = getattr(model, 'device', None)
     if device is not None:
@@ -98,49 +90,27 @@ def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def autocast(model: torch.nn.Module, amp: str = 'none'):
-    """The generator's precision context: ``none`` (float32), ``bf16`` or ``fp16`` (CUDA only)."""
-    if amp in (None, 'none'):
-        return contextlib.nullcontext()
-    if amp not in AMP_DTYPES:
-        raise OptionError(f"--amp '{amp}' is unknown; choose one of none, bf16, fp16")
-    device = model_device(model)
-    if amp == 'fp16' and device.type != 'cuda':
-        raise OptionError('--amp fp16 needs a CUDA GPU (--gpu_ids); on the CPU use --amp bf16')
-    return torch.autocast(device.type, dtype=AMP_DTYPES[amp])
-
-
-def prepare_model(model: torch.nn.Module, channels_last: bool = False) -> torch.nn.Module:
-    """Evaluation mode, and channels-last weights with ``channels_last`` (in place)."""
-    model.eval()
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    return model
-
-
-def generate_batch(model: Pix2PixModel, batch: dict, amp: str = 'none', channels_last: bool = False) -> torch.Tensor:
+def generate_batch(model: Pix2PixModel, batch: dict, precision: Precision = FLOAT32) -> torch.Tensor:
     """The generator's images for a loader batch: ``model(batch, mode='inference')`` (SPADE's
-    call), under ``amp``'s autocast; with ``channels_last`` the encoded input is put in
-    channels-last memory first (the model should be too: :func:`prepare_model`)."""
-    with autocast(model, amp):
-        if not channels_last or not hasattr(model, 'preprocess_input'):
+    call), under ``precision``'s autocast; with channels-last the encoded input is put in
+    channels-last memory first (the model should be too: :meth:`Precision.prepare_module`)."""
+    with precision.autocast(model_device(model)):
+        if not precision.channels_last or not hasattr(model, 'preprocess_input'):
             return model(batch, mode='inference')
-        semantics, real = model.preprocess_input(batch)
-        semantics = semantics.contiguous(memory_format=torch.channels_last)
-        real = real.contiguous(memory_format=torch.channels_last)
+        semantics, real = map(precision.prepare_input, model.preprocess_input(batch))
         with torch.no_grad():
             return generate(model.netG, model.netE, semantics, real)[0]
 
 
-def generated_batches(model: Pix2PixModel, loader, how_many: float, amp: str = 'none',
-                      channels_last: bool = False) -> Iterator[tuple[dict, torch.Tensor]]:
+def generated_batches(model: Pix2PixModel, loader, how_many: float,
+                      precision: Precision = FLOAT32) -> Iterator[tuple[dict, torch.Tensor]]:
     """Yields (batch, generated images) until ``how_many`` samples, the last batch cut."""
     done = 0
     for batch in loader:
         if done >= how_many:
             break
         keep = int(min(len(batch['path']), how_many - done))
-        fake = generate_batch(model, batch, amp, channels_last)
+        fake = generate_batch(model, batch, precision)
         batch = {k: (v[:keep] if (torch.is_tensor(v) and v.dim() > 0) or isinstance(v, list) else v)
                  for k, v in batch.items()}
         done += keep
@@ -150,12 +120,12 @@ def generated_batches(model: Pix2PixModel, loader, how_many: float, amp: str = '
 def run_inference(opt: argparse.Namespace, model: Optional[Pix2PixModel] = None) -> str:
     """Generates the dataset's images and writes them with an index page; returns the folder.
 
-    Uses ``opt.amp``, ``opt.channels_last``, ``opt.backend``, ``opt.nThreads`` and
-    ``opt.write_threads`` when present (a given ``model`` is converted to channels-last in place
-    with the option; with onnxruntime it is exported, not changed).
+    ``opt`` is test.py's (:class:`options.test_options.TestOptions`): ``--amp``, ``--channels_last``,
+    ``--backend``, ``--nThreads`` and ``--write_threads`` decide how it runs (a given ``model`` is
+    converted to channels-last in place with the option; with onnxruntime it is exported, not changed).
     Raises :class:`UserError` for bad input or an unwritable output, and
     :class:`InferenceInterrupted` on Ctrl-C; both messages say what was written."""
-    amp, channels_last = getattr(opt, 'amp', 'none'), getattr(opt, 'channels_last', False)
+    precision = Precision.of(opt)
     if model is None:
         layout.check_generator_exists(opt)
     torch.manual_seed(opt.seed)  # the VAE prior sample and any noise repeat for the same inputs
@@ -165,12 +135,12 @@ def run_inference(opt: argparse.Namespace, model: Optional[Pix2PixModel] = None)
     names = plan_outputs(dataset, web_dir, total)
     loader = data.create_dataloader(opt, dataset=dataset)
     model = inference_model(model or Pix2PixModel(opt), opt)  # after the checks: a first export takes a while
-    prepare_model(model, channels_last)
-    autocast(model, amp)  # an impossible precision is refused before anything is written
+    precision.prepare_module(model.eval())
+    precision.check(model_device(model))  # an impossible precision is refused before anything is written
     webpage = open_page(web_dir, f'Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.which_epoch}')
     writer = ResultWriter(webpage, names, opt, getattr(dataset, 'has_images', True),
-                          threads=getattr(opt, 'write_threads', 0))
-    write_all(writer, generated_batches(model, loader, opt.how_many, amp, channels_last), total)
+                          threads=opt.write_threads)
+    write_all(writer, generated_batches(model, loader, opt.how_many, precision), total)
     save_page(webpage, f'all {writer.written} result images were written')
     return web_dir
 
@@ -180,7 +150,7 @@ def count_to_run(dataset: torch.utils.data.Dataset, opt: argparse.Namespace) -> 
     """How many samples this run writes: ``--how_many``, or all when there are fewer."""
     size = len(dataset)
     if size == 0:
-        where = getattr(opt, 'label_dir', None) or opt.dataroot or f'--dataset_mode {opt.dataset_mode}'
+        where = opt.dataroot or f'--dataset_mode {opt.dataset_mode}'
         raise DatasetError(f'{where}: the dataset has no samples for --phase {opt.phase}; nothing to run')
     if opt.how_many != float('inf') and opt.how_many > size:
         print(f'--how_many {opt.how_many} is more than the {size} samples of the dataset: running all {size}')
@@ -280,7 +250,7 @@ class ResultWriter:
         self.background = None
         if threads > 0:
             if max_pending is None:
-                max_pending = WRITE_QUEUE_BATCHES * getattr(opt, 'batchSize', 1) + threads
+                max_pending = WRITE_QUEUE_BATCHES * opt.batchSize + threads
             self.background = BackgroundWriter(threads, max_pending, self.add_row)
 
     def save_batch(self, batch: dict, fake: torch.Tensor) -> None:
@@ -293,7 +263,7 @@ class ResultWriter:
         synthesized = util.tensor2im(fake)
         real = util.tensor2im(batch['image']) if self.has_images else None
         for b, path in enumerate(batch['path']):
-            visuals = {'input_label': visual_label(batch['label'][b], self.opt), 'synthesized_image': synthesized[b]}
+            visuals = {'input_label': label_image(batch['label'][b], self.opt), 'synthesized_image': synthesized[b]}
             if real is not None:
                 visuals['real_image'] = real[b]
             self.save_sample(self.name_of(path), visuals)
@@ -301,7 +271,7 @@ class ResultWriter:
     def convert_and_write(self, name: str, label: torch.Tensor, fake: torch.Tensor,
                           real: Optional[torch.Tensor]) -> None:
         """One sample's images, from its tensors (a background job)."""
-        visuals = {'input_label': visual_label(label, self.opt), 'synthesized_image': util.tensor2im(fake)}
+        visuals = {'input_label': label_image(label, self.opt), 'synthesized_image': util.tensor2im(fake)}
         if real is not None:
             visuals['real_image'] = util.tensor2im(real)
         self.write_images(name, visuals)

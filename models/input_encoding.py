@@ -4,7 +4,7 @@ import argparse
 
 import torch
 
-from options.channels import label_channels
+from data.conventions import label_channels
 from util.errors import DatasetError
 
 

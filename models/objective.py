@@ -40,8 +40,9 @@ def discriminate(netD: nn.Module, semantics: torch.Tensor, fake: torch.Tensor,
 
 
 class Objective(nn.Module):
-    """The loss modules, built from the options. ``heads`` are the contrastive MLP heads the
-    trainer owns (see :class:`models.pix2pix_networks.Pix2PixNetworks`)."""
+    """The loss modules, built from the options. ``heads`` are the contrastive MLP heads of the
+    run (:class:`models.pix2pix_networks.Pix2PixNetworks` builds and saves them); the perceptual
+    loss holds them and runs them in its forward."""
 
     def __init__(self, opt: argparse.Namespace, heads: Optional[nn.ModuleDict] = None) -> None:
         super().__init__()
@@ -54,7 +55,10 @@ class Objective(nn.Module):
             self.perceptual = PerceptualLoss(opt, heads=heads)
 
     def generator_losses(self, netD: nn.Module, semantics: torch.Tensor, fake: torch.Tensor, real: torch.Tensor,
-                         mu: Optional[torch.Tensor] = None, logvar: Optional[torch.Tensor] = None) -> dict:
+                         mu: Optional[torch.Tensor] = None, logvar: Optional[torch.Tensor] = None,
+                         perceptual: Optional[nn.Module] = None) -> dict:
+        """``perceptual``: the perceptual loss to call, this objective's own (the default) or a
+        wrapper of it (the trainer's DDP wrapper, which syncs the heads' gradients)."""
         losses = {}
         if mu is not None:
             losses['KLD'] = self.kld(mu, logvar) * self.opt.lambda_kld
@@ -63,7 +67,8 @@ class Objective(nn.Module):
         if not self.opt.no_ganFeat_loss:
             losses['GAN_Feat'] = self.feature_matching(pred_fake, pred_real)
         if self.perceptual is not None:
-            losses['VGG'] = self.perceptual(fake, real) * self.opt.lambda_vgg
+            perceptual = self.perceptual if perceptual is None else perceptual
+            losses['VGG'] = perceptual(fake, real) * self.opt.lambda_vgg
         return losses
 
     def discriminator_losses(self, netD: nn.Module, semantics: torch.Tensor, fake: torch.Tensor,

@@ -41,13 +41,9 @@ class Pix2PixModel(nn.Module):
         self.to(self.device)
 
     def load(self, tag) -> None:
-        folder = layout.run_dir(self.opt)
-        label = layout.inference_generator_label(self.opt, tag)
-        if label == 'G_ema':
-            print(f'using the EMA generator {layout.network_file(folder, tag, label)} (--no_ema for the raw one)')
-        network_files.load(self.netG, layout.network_file(folder, tag, label), label)
+        network_files.load_inference_generator(self.netG, self.opt, tag)
         if self.netE is not None:
-            network_files.load(self.netE, layout.network_file(folder, tag, 'E'), 'E')
+            network_files.load(self.netE, layout.network_file(layout.run_dir(self.opt), tag, 'E'), 'E')
 
     def forward(self, data: dict, mode: str = 'inference') -> torch.Tensor:
         if mode != 'inference':

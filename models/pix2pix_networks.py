@@ -2,7 +2,8 @@
 with ``--nce_mlp``, the contrastive MLP heads; with ``--use_vae`` the image encoder.
 
 Each is saved as SPADE's ``<tag>_net_<label>.pth``; :meth:`Pix2PixNetworks.by_label` gives them
-by that label. Wrapping them (DDP, ``torch.compile``) is the trainer's business.
+by that label. Wrapping them (DDP, ``torch.compile``) is the trainer's business; the heads run
+in the perceptual loss (:class:`models.networks.perceptual.PerceptualLoss`), which holds them too.
 """
 import argparse
 from typing import Optional
@@ -25,3 +26,8 @@ class Pix2PixNetworks(nn.Module):
         """The networks that exist, by their file label (G, D, E, heads)."""
         named = {'G': self.netG, 'D': self.netD, 'E': self.netE, 'heads': self.heads}
         return {label: net for label, net in named.items() if net is not None}
+
+    def trained_with_generator(self) -> list[nn.Module]:
+        """What the generator's optimiser trains: G, E, heads (the order of the parameters in
+        its saved states)."""
+        return [net for net in (self.netG, self.netE, self.heads) if net is not None]

@@ -10,18 +10,22 @@ A SPADE command line works unchanged. Differences from SPADE, each for a stated 
 - options are saved as JSON (``opt.json``) instead of a pickle, and ``--load_from_opt_file``
   reads it back; a ``--seed`` option makes runs repeatable.
 
+Options that several commands share (precision, the checkpoint to load, SPADE's no-op options)
+are defined once in :mod:`options.groups` and composed by each command's class, so that a
+command's namespace holds every option its code reads.
+
 Option setters of datasets and networks (``modify_commandline_options(parser, is_train)``) may
 call ``parser.peek()`` to see the options given so far, as SPADE's setters do with
 ``parse_known_args``.
 """
 import argparse
 import sys
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 import torch
 
+from data.conventions import semantic_channels
 from options import checks, opt_file
-from options.channels import semantic_channels
 from util.errors import OptionError
 
 OptionSetter = Callable[[argparse.ArgumentParser, bool], argparse.ArgumentParser]
@@ -29,12 +33,20 @@ OptionSetter = Callable[[argparse.ArgumentParser, bool], argparse.ArgumentParser
 
 class OptionParser(argparse.ArgumentParser):
     """An ArgumentParser that knows its command line, raises instead of exiting on errors,
-    and lets option setters peek at the values given so far."""
+    and lets option setters peek at the values given so far. Options named in ``hidden`` are
+    accepted but left out of ``--help``."""
 
-    def __init__(self, argv: Sequence[str], **kwargs) -> None:
+    def __init__(self, argv: Sequence[str], hidden: Iterable[str] = (), **kwargs) -> None:
         # -h is added last, so that the help lists the options the setters add too
         super().__init__(formatter_class=argparse.ArgumentDefaultsHelpFormatter, add_help=False, **kwargs)
         self.argv = list(argv)
+        self.hidden = frozenset(hidden)
+
+    def add_argument(self, *args, **kwargs) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        if action.dest in self.hidden:
+            action.help = argparse.SUPPRESS
+        return action
 
     def peek(self) -> argparse.Namespace:
         return self.parse_known_args(self.argv)[0]
@@ -45,6 +57,8 @@ class OptionParser(argparse.ArgumentParser):
 
 class BaseOptions:
     is_train = False
+    never_saved: frozenset = frozenset()  # this command's options that opt.json never sets (besides RUN_CONTROL)
+    hidden: frozenset = frozenset()  # options accepted but not listed by --help
 
     def initialize(self, parser: OptionParser) -> OptionParser:
         # experiment specifics
@@ -126,23 +140,25 @@ class BaseOptions:
         Precedence, highest first: the command line, ``opt.json`` (with
         ``--load_from_opt_file``), the setters' defaults, the defaults above.
         """
-        parser = self.initialize(OptionParser(argv, prog=self.prog()))
-        seen = parser.peek()
-        saved = opt_file.load_json(seen) if seen.load_from_opt_file else {}
+        parser = self.initialize(OptionParser(argv, hidden=self.hidden, prog=self.prog()))
+        saved = {k: v for k, v in self.saved_options(parser).items() if k not in self.never_saved}
         opt_file.apply_saved_defaults(parser, saved)
 
-        seen = parser.peek()
-        model_setter, dataset_setter = self.option_setters(seen)
-        model_setter(parser, self.is_train)
-        dataset_setter(parser, self.is_train)
-        opt_file.apply_saved_defaults(parser, saved)
+        for setter in self.option_setters(parser.peek()):
+            setter(parser, self.is_train)
+        opt_file.apply_saved_defaults(parser, saved)  # over the setters' defaults (e.g. SPADE's --norm_G)
 
         parser.add_argument('-h', '--help', action='help', help='show this help message and exit')
         opt = parser.parse_args(parser.argv)
         return opt, parser
 
-    @staticmethod
-    def option_setters(seen: argparse.Namespace) -> tuple[OptionSetter, OptionSetter]:
+    def saved_options(self, parser: OptionParser) -> dict:
+        """The run's saved options that become defaults: with ``--load_from_opt_file`` only."""
+        seen = parser.peek()
+        return opt_file.load_json(seen) if seen.load_from_opt_file else {}
+
+    def option_setters(self, seen: argparse.Namespace) -> tuple[OptionSetter, ...]:
+        """The setters that add the model's and the dataset's options."""
         # imported here: models and data import options-free modules only, but are heavy
         import data
         import models

@@ -1,7 +1,7 @@
 """Inference options, with SPADE's test-time defaults, plus how fast to run them.
 
-``--amp`` and ``--channels_last`` have training's names and meanings (the generator under
-autocast; channels-last memory). They say how to run, not what was trained, so
+``--amp`` and ``--channels_last`` are training's options (:mod:`options.groups`, rules in
+:mod:`util.precision`). At test time they say how to run, not what was trained, so
 ``--load_from_opt_file`` never takes them from a training run's ``opt.json``: a run trained with
 ``--amp bf16`` is still tested in float32 unless the command line asks otherwise.
 
@@ -13,49 +13,40 @@ import argparse
 from typing import Optional, Sequence
 
 from evaluation import options as evaluation_options
+from options import groups
 from options.base_options import BaseOptions, OptionParser
 from util.errors import OptionError
+from util.precision import Precision
 
 # how to run, never taken from a training run's opt.json (see the module docstring)
-RUN_DEFAULTS = {'amp': 'none', 'channels_last': False, 'write_threads': 0, 'backend': 'auto'}
+RUN_OPTIONS = frozenset({'amp', 'channels_last', 'write_threads', 'backend'})
 BACKENDS = ('auto', 'torch', 'onnxruntime')
 
 
 def torch_only(opt: argparse.Namespace) -> Optional[str]:
-    """The option that only the torch backend can honour, if any: onnxruntime runs the exported
+    """The options that only the torch backend can honour, if any: onnxruntime runs the exported
     float32 graph on the CPU (``--backend auto`` then picks torch; ``onnxruntime`` is refused)."""
-    if getattr(opt, 'gpu_ids', None):
+    if opt.gpu_ids:
         return f'--gpu_ids {",".join(map(str, opt.gpu_ids))} (a CUDA GPU)'
-    if getattr(opt, 'amp', 'none') not in (None, 'none'):
-        return f'--amp {opt.amp}'
-    if getattr(opt, 'channels_last', False):
-        return '--channels_last'
-    return None
+    return ' '.join(Precision.of(opt).flags()) or None
 
 
 class TestOptions(BaseOptions):
     is_train = False
+    never_saved = RUN_OPTIONS
 
     def initialize(self, parser: OptionParser) -> OptionParser:
         super().initialize(parser)
         parser.add_argument('--results_dir', type=str, default='./results/', help='saves results here')
-        parser.add_argument('--which_epoch', type=str, default='latest',
-                            help='which epoch to load? "latest" for the latest checkpoint')
+        groups.add_checkpoint_options(parser, 'test', inference=True)
         parser.add_argument('--how_many', type=int, default=float('inf'), help='how many test images to run')
-        parser.add_argument('--no_ema', action='store_true',
-                            help='use the raw generator even where training saved an EMA copy (<epoch>_net_G_ema.pth)')
         # speed; workers (--nThreads) and the writer never change a result (see inference/pipeline.py)
-        parser.add_argument('--amp', type=str, default=RUN_DEFAULTS['amp'], choices=('none', 'bf16', 'fp16'),
-                            help='run the generator in mixed precision (bf16 on CPU or GPU, fp16 on GPU only); '
-                                 'the images change slightly')
-        parser.add_argument('--channels_last', action='store_true',
-                            help='channels-last memory format for the generator and its input (faster convs on GPU); '
-                                 'float32 images may change in rare pixels where those kernels round differently')
-        parser.add_argument('--write_threads', type=int, default=RUN_DEFAULTS['write_threads'],
+        groups.add_precision_options(parser)
+        parser.add_argument('--write_threads', type=int, default=0,
                             help='convert, encode and write the result images on this many background threads while '
                                  'the generator runs (0: write each batch before generating the next, as SPADE); '
                                  'load batches in parallel with --nThreads')
-        parser.add_argument('--backend', type=str, default=RUN_DEFAULTS['backend'], choices=BACKENDS,
+        parser.add_argument('--backend', type=str, default='auto', choices=BACKENDS,
                             help='what runs the generator: torch; onnxruntime (on the CPU, float32: the generator, '
                                  'and the encoder with --use_vae, exported to ONNX on first use and cached in '
                                  'checkpoints_dir/name/onnx_cache/, re-exported when the checkpoint changes; its '
@@ -68,9 +59,6 @@ class TestOptions(BaseOptions):
 
     def gather_options(self, argv: Sequence[str]) -> tuple[argparse.Namespace, OptionParser]:
         opt, parser = super().gather_options(argv)
-        if opt.load_from_opt_file and any(getattr(opt, k) != v for k, v in RUN_DEFAULTS.items()):
-            parser.set_defaults(**RUN_DEFAULTS)  # undo opt.json's values; the command line's stay
-            opt = parser.parse_args(parser.argv)
         # checked here, before the options are printed or any file is touched: a count below 1
         # used to run nothing, exit 0 and replace the results page with an empty one
         if opt.how_many < 1:
@@ -82,8 +70,7 @@ class TestOptions(BaseOptions):
         return opt, parser
 
     def adjust(self, opt: argparse.Namespace) -> None:
-        if opt.amp == 'fp16' and not opt.gpu_ids:  # CPU autocast in float16 is slow and unvalidated
-            raise OptionError('--amp fp16 needs a CUDA GPU (--gpu_ids); on the CPU use --amp bf16')
+        groups.check_precision(opt)
         blocker = torch_only(opt) if opt.backend == 'onnxruntime' else None
         if blocker:
             raise OptionError(f'--backend onnxruntime runs the float32 generator on the CPU, so it cannot honour '

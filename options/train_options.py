@@ -2,6 +2,7 @@
 import argparse
 
 from evaluation import options as evaluation_options
+from options import groups
 from options.base_options import BaseOptions, OptionParser
 
 DEBUG_ITERATIONS = 10
@@ -20,13 +21,9 @@ class TrainOptions(BaseOptions):
                             help='save the latest checkpoint every this many training images')
         parser.add_argument('--save_epoch_freq', type=int, default=10,
                             help='frequency (epochs) of saving checkpoints at the end of epochs')
-        parser.add_argument('--no_html', action='store_true',
-                            help="accepted for SPADE compatibility; training writes no web page (images go to TensorBoard)")
         parser.add_argument('--debug', action='store_true',
                             help=f'a quick check: one epoch of at most {DEBUG_ITERATIONS} iterations, printing and '
                                  'logging images at every iteration')
-        parser.add_argument('--tf_log', action='store_true',
-                            help='accepted for SPADE compatibility; TensorBoard logging is always on')
         parser.add_argument('--tb_dir', type=str, default=None,
                             help='TensorBoard folder [default: checkpoints_dir/name/tensorboard]')
 
@@ -35,14 +32,11 @@ class TrainOptions(BaseOptions):
         parser.add_argument('--overwrite_run', action='store_true',
                             help='start afresh in a run folder that already holds checkpoints, deleting them '
                                  '(without it, train.py refuses to train over a run)')
-        parser.add_argument('--which_epoch', type=str, default='latest',
-                            help='which epoch to load? "latest" for the latest checkpoint')
+        groups.add_checkpoint_options(parser, 'continue from (with --continue_train)', inference=False)
         parser.add_argument('--niter', type=int, default=50,
                             help='# of epochs at the starting learning rate (total = niter + niter_decay)')
         parser.add_argument('--niter_decay', type=int, default=0,
                             help='# of epochs to linearly decay the learning rate to zero')
-        parser.add_argument('--optimizer', type=str, default='adam', choices=('adam',),
-                            help="accepted for SPADE compatibility: Adam is SPADE's only optimiser")
         parser.add_argument('--beta1', type=float, default=0.0, help='momentum term of adam')
         parser.add_argument('--beta2', type=float, default=0.9, help='momentum term of adam')
         parser.add_argument('--no_TTUR', action='store_true', help='do not use the TTUR learning-rate scheme')
@@ -73,18 +67,18 @@ class TrainOptions(BaseOptions):
         parser.add_argument('--ema_decay', type=float, default=0.9999, help='decay of the generator EMA')
         parser.add_argument('--ema_start', type=int, default=0,
                             help='iteration from which the EMA averages (before it, it copies G)')
-        parser.add_argument('--amp', type=str, default='none', choices=('none', 'bf16', 'fp16'),
-                            help='mixed precision; contrastive losses and OT always stay float32')
-        parser.add_argument('--channels_last', action='store_true', help='channels-last memory format (faster convs on GPU)')
+        groups.add_precision_options(parser)
         parser.add_argument('--compile', action='store_true', help='torch.compile the generator and discriminator')
         parser.add_argument('--max_loss', type=float, default=1e6,
                             help='stop as diverged when a loss term exceeds this (non-finite losses always stop '
                                  'the run; 0: no limit on finite values)')
         evaluation_options.modify_commandline_options(parser, self.is_train)
+        groups.add_spade_no_op_options(parser)
         return parser
 
     def adjust(self, opt: argparse.Namespace) -> None:
-        """``--debug``: one short epoch that prints and logs at every iteration."""
+        """Refuses fp16 on the CPU; ``--debug``: one short epoch that prints and logs at every iteration."""
+        groups.check_precision(opt)
         if opt.debug:
             opt.niter, opt.niter_decay = 1, 0
             opt.max_dataset_size = min(opt.max_dataset_size, DEBUG_ITERATIONS * opt.batchSize)

@@ -26,7 +26,6 @@ region), which is test.py with ``--instance_dir`` set to the label folder.
 """
 import argparse
 import base64
-import contextlib
 import copy
 import hashlib
 import os
@@ -53,6 +52,7 @@ from painter.params import SEED_RANGE, SIDE_RANGE, query_int
 from runs import layout
 from util import util
 from util.errors import OptionError, UserError, user_message
+from util.precision import Precision
 
 MAX_PHOTOS = 16  # style photos kept in memory, most recent first out last
 
@@ -74,10 +74,13 @@ class RandomState:
             torch.cuda.set_rng_state_all(self.cuda)
 
 
-def parse_options(argv: Sequence[str]) -> argparse.Namespace:
-    """test.py's options for the run ``--name`` with its saved options as defaults (the command
-    line still wins); refuses a run whose input cannot be painted."""
-    argv = list(argv)
+def parse_options(argv: Sequence[str], options: Optional[TestOptions] = None) -> argparse.Namespace:
+    """test.py's options (or those of ``options``, e.g. app.py's) for the run ``--name`` with its
+    saved options as defaults (the command line still wins); refuses a run whose input cannot be
+    painted."""
+    argv, options = list(argv), options or TestOptions()
+    if any(arg in ('-h', '--help') for arg in argv):
+        return options.parse(argv, verbose=False)  # prints the help and exits
     pre = argparse.ArgumentParser(add_help=False)
     for option in ('--name', '--checkpoints_dir', '--dataset_mode', '--label_dir'):
         pre.add_argument(option)
@@ -92,7 +95,7 @@ def parse_options(argv: Sequence[str]) -> argparse.Namespace:
         raise OptionError(DEEPFASHION_REFUSAL)
     if mode == 'custom' and seen.label_dir is None:
         argv += ['--label_dir', '']  # required by the custom mode; only lists the test maps here
-    opt = TestOptions().parse(argv, verbose=False)
+    opt = options.parse(argv, verbose=False)
     if opt.dataset_mode == 'deepfashion':
         raise OptionError(DEEPFASHION_REFUSAL)
     return opt
@@ -122,14 +125,9 @@ class Painter:
         self.model.eval()
         self.model = inference_model(self.model, opt)  # --backend: torch, or an ONNX copy run by onnxruntime
         self.backend = backend_of(self.model)
-        # test.py's speed options (--amp, --channels_last), where this version of test.py has them
-        self.speed = {key: value for key, value in (('amp', getattr(opt, 'amp', 'none')),
-                                                    ('channels_last', getattr(opt, 'channels_last', False)))
-                      if value not in ('none', False, None)}
-        if self.speed:
-            from inference.pipeline import autocast, prepare_model
-            prepare_model(self.model, self.speed.get('channels_last', False))
-            autocast(self.model, self.speed.get('amp', 'none'))  # refuses an impossible precision now
+        self.precision = Precision.of(opt)  # test.py's --amp and --channels_last
+        self.precision.prepare_module(self.model)
+        self.precision.check(self.model.device)  # refuses an impossible precision now
         self.rng = RandomState()  # test.py's random state when its loader starts
         self.loader_opt = copy.copy(opt)
         self.loader_opt.nThreads, self.loader_opt.batchSize = 0, 1
@@ -167,11 +165,7 @@ class Painter:
         if opt.no_ema:
             words.append('--no_ema')
         words += ['--backend', self.backend]  # what ran here, whatever test.py's auto would pick
-        if self.speed.get('amp'):
-            words += ['--amp', self.speed['amp']]
-        if self.speed.get('channels_last'):
-            words.append('--channels_last')
-        return ' '.join(words)
+        return ' '.join(words + self.precision.flags())
 
     # ------------------------------------------------------------------ synthesis
     def sample(self, labels: np.ndarray, photo: Optional[torch.Tensor] = None) -> dict:
@@ -202,20 +196,14 @@ class Painter:
             if style_seed is None:
                 self.rng.restore()
                 loader = data.create_dataloader(self.loader_opt, dataset=[item])
-                _, fake = next(generated_batches(self.model, loader, 1, **self.speed))
+                _, fake = next(generated_batches(self.model, loader, 1, self.precision))
             else:
                 batch = torch.utils.data.default_collate([item])
                 semantics, _ = self.model.preprocess_input(batch)
                 z = torch.randn(1, self.opt.z_dim, generator=torch.Generator().manual_seed(style_seed))
-                with self._precision(), torch.no_grad():
+                with self.precision.autocast(self.model.device), torch.no_grad():
                     fake = self.model.netG(semantics, z=z.to(semantics.device))
             return util.tensor2im(fake[0])
-
-    def _precision(self):
-        if self.speed.get('amp'):
-            from inference.pipeline import autocast
-            return autocast(self.model, self.speed['amp'])
-        return contextlib.nullcontext()
 
     def synthesize_request(self, body: bytes, query: dict) -> tuple[bytes, float]:
         """What POST /api/synthesize does: the page's raw map -> generator -> PNG bytes;

@@ -17,8 +17,9 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
+from data import dataset_labels
 from data.image_io import load_index_map, load_rgb
-from data.validation import DONTCARE, to_class_indices
+from data.validation import to_class_indices
 from painter.params import RequestError
 from util.errors import UserError
 
@@ -97,15 +98,17 @@ def read_label_upload(data: bytes, filename: str, opt: argparse.Namespace, size:
 
     Refused, with the reason: an unreadable or lossy (JPEG) file, a colour image (its channels
     differ: a rendering of classes, not the indices), values beyond the run's classes."""
+    value = dataset_labels(opt).dontcare
+
     def read(path: str) -> np.ndarray:
         raw = load_index_map(path)
-        dontcare = opt.contain_dontcare_label and DONTCARE >= num_classes  # a 255 becomes index label_nc
-        beyond = raw[(raw >= num_classes) & ~((raw == DONTCARE) & dontcare)]
+        dontcare = opt.contain_dontcare_label and value >= num_classes  # it becomes index label_nc
+        beyond = raw[(raw >= num_classes) & ~((raw == value) & dontcare)]
         if beyond.size:
             raise RequestError(f"{filename}: label value {int(beyond.max())} is beyond this run's classes "
-                               f"(0..{num_classes - 1}{', or 255 for dontcare' if dontcare else ''}); "
+                               f"(0..{num_classes - 1}{f', or {value} for dontcare' if dontcare else ''}); "
                                f"is it a label map of another dataset?")
-        return to_class_indices(raw, path, opt)
+        return to_class_indices(raw, path, opt, value)
     labels = _through_file(data, filename, read)
     width, height = size
     note = None

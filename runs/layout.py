@@ -15,7 +15,6 @@ import argparse
 import os
 import re
 import shutil
-from typing import Optional
 
 from util.errors import CheckpointError, OptionError
 from util.fileio import blocking_file
@@ -25,7 +24,8 @@ BEST_GENERATOR, BEST_METRICS = 'best_net_G.pth', 'best_metrics.json'
 LOSS_LOG, TENSORBOARD, SPADE_ITER = 'loss_log.txt', 'tensorboard', 'iter.txt'
 ONNX_CACHE = 'onnx_cache'
 PROVENANCE = 'provenance.json'
-NETWORK_FILE = re.compile(r'^(?P<tag>.+)_net_(?P<label>G|D|E|G_ema|heads)\.pth$')
+LABELS = ('G', 'D', 'E', 'G_ema', 'heads')  # the network files a snapshot may hold
+NETWORK_FILE = re.compile(rf'^(?P<tag>.+)_net_(?P<label>{"|".join(LABELS)})\.pth$')
 STATE_FILE = re.compile(r'^(?P<tag>.+)_train_state\.pth$')
 SHOW = 10  # how many runs or epochs a message lists
 
@@ -72,7 +72,7 @@ def tags_with(folder: str, label: str) -> set:
 def inference_generator_label(opt: argparse.Namespace, tag) -> str:
     """The generator file for inference: the EMA copy (``<tag>_net_G_ema.pth``) when training
     saved one, unless ``--no_ema``; otherwise ``<tag>_net_G.pth``."""
-    if not getattr(opt, 'no_ema', False) and os.path.isfile(network_file(run_dir(opt), tag, 'G_ema')):
+    if not opt.no_ema and os.path.isfile(network_file(run_dir(opt), tag, 'G_ema')):
         return 'G_ema'
     return 'G'
 
@@ -120,16 +120,15 @@ def check_generator_exists(opt: argparse.Namespace) -> None:
     if not os.path.isdir(folder):
         raise CheckpointError(f'{folder}: no such run folder; check --name and --checkpoints_dir'
                               + _listing('runs there', _subfolders(opt.checkpoints_dir)))
-    plain, ema = tags_with(folder, 'G'), tags_with(folder, 'G_ema')
     tag = str(opt.which_epoch)
-    no_ema = getattr(opt, 'no_ema', False)
-    if tag in plain or (tag in ema and not no_ema):
+    if os.path.isfile(network_file(folder, tag, inference_generator_label(opt, tag))):
         return
+    plain, ema = tags_with(folder, 'G'), tags_with(folder, 'G_ema')
     wanted = network_file(folder, tag, 'G')
-    if tag in ema:
+    if tag in ema:  # only with --no_ema: without it the EMA copy was chosen above
         raise CheckpointError(f'{wanted} not found: epoch {tag} has only the EMA generator '
                               f'{network_file(folder, tag, "G_ema")}; leave out --no_ema to use it')
-    tags = sorted(plain | (set() if no_ema else ema), key=_tag_order)
+    tags = sorted(plain | (set() if opt.no_ema else ema), key=_tag_order)
     if not tags:
         raise CheckpointError(f'{wanted} not found: {folder} holds no generator checkpoint (*_net_G.pth); '
                               'check --name, or train first')

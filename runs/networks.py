@@ -2,14 +2,21 @@
 ``weights_only=True`` and loaded strictly. A file that does not fit the network built from the
 options raises :class:`CheckpointError` naming the file, the keys that differ and the option
 that probably differs (``--ngf``, ``--label_nc``, ``--norm_G``, ``--spade_hidden``, ``--num_D`` ...).
+
+:func:`load_inference_generator` is the one place that loads the generator inference runs (the
+EMA copy or the raw one, as :func:`runs.layout.inference_generator_label` chooses): test.py,
+evaluate.py, the painter and the study (through :class:`models.pix2pix_model.Pix2PixModel`) and
+export.py all go through it.
 """
+import argparse
 import os
 import re
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn as nn
 
+from runs import layout
 from util.errors import CheckpointError
 from util.fileio import atomic_torch_save
 from util.state_dict import compare, read_state_dict, strip_module_prefix
@@ -32,6 +39,19 @@ def load(net: nn.Module, path: str, label: str) -> nn.Module:
                               'and --which_epoch')
     load_state(net, read_state_dict(path, f'net_{label}'), path, label)
     return net
+
+
+def load_inference_generator(netG: nn.Module, opt: argparse.Namespace, tag,
+                             log: Callable[[str], None] = print) -> tuple[str, str]:
+    """Loads into ``netG`` the generator inference runs for epoch ``tag``: the EMA copy when
+    training saved one (said with ``log``, as the user may expect the raw one), unless ``--no_ema``.
+    Returns (its label ``G`` or ``G_ema``, its file)."""
+    label = layout.inference_generator_label(opt, tag)
+    path = layout.network_file(layout.run_dir(opt), tag, label)
+    if label == 'G_ema':
+        log(f'using the EMA generator {path} (--no_ema for the raw one)')
+    load(netG, path, label)
+    return label, path
 
 
 def load_state(net: nn.Module, state: dict, source: str, label: str) -> None:

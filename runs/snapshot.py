@@ -10,15 +10,18 @@ Saving ``latest`` first renames the current latest files to ``previous_*``; load
 falls back to that previous snapshot (with a warning) when the latest is incomplete or corrupt.
 A network file is looked up under both names by its hash, so a crash in the middle of the
 renaming loses nothing.
+
+Pruning (:func:`delete_snapshot`, :func:`prune_to_inference`) frees the space of snapshots that
+are no longer trained on; which ones is the caller's policy (the loss study prunes scored epochs).
 """
 import json
 import os
 import re
 import warnings
-from typing import Optional
+from typing import Iterable, Optional
 
 
-from runs.layout import BEST_GENERATOR, BEST_METRICS, SPADE_ITER, network_file, state_file
+from runs.layout import BEST_GENERATOR, BEST_METRICS, LABELS, SPADE_ITER, network_file, state_file
 from util.errors import CheckpointError
 from util.fileio import (atomic_torch_save, atomic_write_bytes, atomic_write_text, sha256_bytes, sha256_file,
                          torch_bytes)
@@ -83,6 +86,33 @@ def _rotate_latest(run_dir: str, nets: dict) -> None:
     for label in nets:
         if os.path.exists(network_file(run_dir, 'latest', label)):
             os.replace(network_file(run_dir, 'latest', label), network_file(run_dir, 'previous', label))
+
+
+def delete_snapshot(run_dir: str, tag) -> int:
+    """Deletes every file of the snapshot ``tag``; returns the bytes freed."""
+    return _remove([network_file(run_dir, tag, label) for label in LABELS] + [state_file(run_dir, tag)])
+
+
+def prune_to_inference(run_dir: str, tags: Iterable) -> int:
+    """Deletes from the snapshots ``tags`` what inference does not need: the discriminator, the
+    contrastive heads, the training state, and the raw generator where an EMA copy exists
+    (inference runs that copy unless ``--no_ema``). The image encoder stays (``--use_vae``).
+    The snapshots can be evaluated again but no longer resumed. Returns the bytes freed."""
+    doomed = []
+    for tag in tags:
+        doomed += [network_file(run_dir, tag, 'D'), network_file(run_dir, tag, 'heads'), state_file(run_dir, tag)]
+        if os.path.isfile(network_file(run_dir, tag, 'G_ema')):
+            doomed.append(network_file(run_dir, tag, 'G'))
+    return _remove(doomed)
+
+
+def _remove(paths: list[str]) -> int:
+    freed = 0
+    for path in paths:
+        if os.path.isfile(path):
+            freed += os.path.getsize(path)
+            os.remove(path)
+    return freed
 
 
 def read_spade_iter_file(run_dir: str) -> Optional[tuple[int, int]]:

@@ -5,7 +5,7 @@ import argparse
 def make_opt(**overrides) -> argparse.Namespace:
     """A complete generator/discriminator option set (SPADE ADE20K defaults) with overrides;
     ``semantic_nc`` is derived as the option parser derives it."""
-    values = dict(netG='spade', netD='multiscale', ngf=64, ndf=64, nef=None, label_nc=150,
+    values = dict(dataset_mode='ade20k', netG='spade', netD='multiscale', ngf=64, ndf=64, nef=None, label_nc=150,
                   contain_dontcare_label=True, no_instance=True, crop_size=256, aspect_ratio=1.0,
                   num_upsampling_layers='normal', spade_hidden=128, use_vae=False, z_dim=256,
                   norm_G='spectralspadesyncbatch3x3', norm_D='spectralinstance', norm_E='spectralinstance',

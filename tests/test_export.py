@@ -5,6 +5,7 @@ import io
 import json
 import os
 import re
+import sys
 import warnings
 
 import numpy as np
@@ -221,11 +222,14 @@ def test_vae_export_uses_z(runs, exported):
 
 
 @pytest.mark.parametrize('name, fmt', [('plain', 'onnx'), ('instance', 'torchscript'), ('vae', 'onnx')])
-def test_printed_snippet_runs_and_gives_test_py_s_image(runs, exported, tmp_path, monkeypatch, name, fmt):
+def test_documented_program_runs_the_file_and_gives_test_py_s_image(runs, exported, tmp_path, monkeypatch,
+                                                                    name, fmt):
     code, out, err, path = exported[name, fmt]
     assert code == 0, err
-    snippet = out.split('to run it:\n', 1)[1].strip()
-    assert f"'{path}'" in snippet
+    pointer = out.split('to run it:\n', 1)[1]
+    assert 'docs/export.md' in pointer and f'python {library.RUNNER_PROGRAM} {path}' in pointer.splitlines()[-1]
+    snippet = documented_program()
+    monkeypatch.setattr(sys, 'argv', [library.RUNNER_PROGRAM, str(path)])
     model = reference_model(runs, name)
     label = np.random.default_rng(1).integers(0, model.opt.label_nc, (SIZE, SIZE)).astype(np.uint8)
     Image.fromarray(label).save(tmp_path / 'label.png')
@@ -251,6 +255,13 @@ def test_printed_snippet_runs_and_gives_test_py_s_image(runs, exported, tmp_path
     assert saved.shape == expected.shape == (SIZE, SIZE, 3)
     assert np.abs(saved.astype(int) - expected.astype(int)).max() <= 1
     assert expected.std() > 10  # a picture, not a flat grey
+
+
+def documented_program() -> str:
+    """The program under "Running the file" in docs/export.md."""
+    with open(os.path.join(os.path.dirname(export_entry.__file__), 'docs', 'export.md'), encoding='utf-8') as f:
+        text = f.read()
+    return re.search(r'^## Running the file$.*?^```python\n(.*?)^```$', text, re.S | re.M).group(1)
 
 
 # ----------------------------------------------------------------------------- which generator

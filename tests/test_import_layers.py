@@ -1,15 +1,117 @@
-"""The option layer stays light: declaring options, asking for --help and training without
+"""The import layers (docs/architecture.md).
+
+The packages import each other one way: no cycle between packages, and ``util`` imports none of
+them. The graph is read from the source (every ``import`` statement, inside functions too), so
+a lazy import cannot hide a cycle.
+
+The option layer stays light: declaring options, asking for --help and training without
 --eval_freq never load pytorch-fid, mit-semseg or the modules that compute metrics. Each case
 runs in a fresh interpreter, since this test session has imported everything already."""
+import ast
 import json
 import subprocess
 import sys
+from collections import defaultdict
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ('options', 'data', 'models', 'runs', 'trainers', 'inference', 'evaluation', 'painter', 'experiments',
+            'util')
+Graph = dict[str, dict[str, list[str]]]  # package -> imported package -> where ('path:line', ...)
+
+
+def imported_modules(tree: ast.AST) -> list[tuple[str, int]]:
+    """(absolute module name, line) of each import in ``tree``; relative imports stay in their package."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.module, node.lineno))
+    return found
+
+
+def import_graph(root: Path, packages: Sequence[str]) -> Graph:
+    """Which of ``packages`` (folders under ``root``) each one imports, and where."""
+    graph: Graph = {package: defaultdict(list) for package in packages}
+    for package in packages:
+        for path in sorted((root / package).rglob('*.py')):
+            tree = ast.parse(path.read_text(encoding='utf-8'), filename=str(path))
+            for module, line in imported_modules(tree):
+                target = module.split('.')[0]
+                if target in graph and target != package:
+                    graph[package][target].append(f'{path.relative_to(root).as_posix()}:{line}')
+    return graph
+
+
+def find_cycle(graph: Graph) -> Optional[list[str]]:
+    """A cycle of packages ``[a, b, ..., a]``, or None when the imports point one way."""
+    state = {}  # package -> 'open' while on the current path, 'done' once all it reaches is explored
+
+    def visit(package: str, path: list[str]) -> Optional[list[str]]:
+        state[package] = 'open'
+        for target in sorted(graph[package]):
+            if state.get(target) == 'open':
+                return path[path.index(target):] + [target]
+            if target not in state:
+                cycle = visit(target, path + [target])
+                if cycle:
+                    return cycle
+        state[package] = 'done'
+        return None
+
+    for package in sorted(graph):
+        if package not in state:
+            cycle = visit(package, [package])
+            if cycle:
+                return cycle
+    return None
+
+
+def describe(graph: Graph, cycle: list[str]) -> str:
+    steps = [f'{a} -> {b} ({graph[a][b][0]})' for a, b in zip(cycle, cycle[1:])]
+    return 'import cycle: ' + '; '.join(steps)
+
+
+def test_the_packages_import_each_other_one_way():
+    graph = import_graph(REPO, PACKAGES)
+    cycle = find_cycle(graph)
+    assert cycle is None, describe(graph, cycle)
+
+
+def test_the_graph_covers_every_package_of_the_project():
+    assert {init.parent.name for init in REPO.glob('*/__init__.py')} == set(PACKAGES)
+
+
+def test_util_imports_no_project_package():
+    imports = import_graph(REPO, PACKAGES)['util']
+    assert not imports, f"util/ is generic, yet imports {dict(imports)}"
+
+
+def write_package(root: Path, name: str, files: dict[str, str]) -> None:
+    (root / name).mkdir()
+    (root / name / '__init__.py').write_text('')
+    for file, text in files.items():
+        (root / name / file).write_text(text)
+
+
+def test_the_cycle_check_sees_imports_in_functions_and_every_form(tmp_path):
+    # so the tests above cannot pass because the graph misses an import
+    write_package(tmp_path, 'low', {'a.py': 'import os\nfrom . import b\n', 'b.py': ''})
+    write_package(tmp_path, 'mid', {'m.py': 'import low.a as alias\n'})
+    write_package(tmp_path, 'top', {'t.py': 'def lazy():\n    from mid.m import alias\n'})
+    graph = import_graph(tmp_path, ('low', 'mid', 'top'))
+    assert {p: dict(g) for p, g in graph.items()} == {'low': {}, 'mid': {'low': ['mid/m.py:1']},
+                                                       'top': {'mid': ['top/t.py:2']}}
+    assert find_cycle(graph) is None
+    (tmp_path / 'low' / 'b.py').write_text('def late():\n    import top\n')
+    graph = import_graph(tmp_path, ('low', 'mid', 'top'))
+    assert find_cycle(graph) == ['low', 'top', 'mid', 'low']
+    assert describe(graph, find_cycle(graph)) == ('import cycle: low -> top (low/b.py:2); top -> mid (top/t.py:2); '
+                                                  'mid -> low (mid/m.py:1)')
 METRIC_STACK = ('pytorch_fid', 'mit_semseg', 'evaluation.fid', 'evaluation.fid_cache', 'evaluation.suite',
                 'evaluation.segmenters', 'evaluation.generator_eval', 'evaluation.run')
 MARK = 'LOADED='

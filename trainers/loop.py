@@ -29,8 +29,8 @@ from trainers.resume import Progress
 from trainers.rng import capture_rng, restore_rng, seed_everything
 from trainers.sampler import ResumableSampler, SeededSamples
 from trainers.stop import StopRequest, exit_status
+from trainers.visualizer import Visualizer
 from util.errors import OptionError
-from util.visualizer import Visualizer
 
 
 def train(opt: argparse.Namespace, option_files: Optional[dict] = None) -> int:
@@ -79,7 +79,7 @@ class Training:
         self.start_run_folder(option_files)
         self.visualizer = Visualizer(opt) if ctx.is_main else None
         self.evaluator = self.make_evaluator()
-        self.watch = DivergenceWatch(opt.max_loss, opt.amp == 'fp16', ctx)
+        self.watch = DivergenceWatch(opt.max_loss, self.trainer.precision.scales_losses, ctx)
         self.stop = StopRequest()
         self.saved_latest_at = (0, -1)  # (epoch, images) of the last 'latest' snapshot
         self.say(distributed.describe(ctx, opt.batchSize, self.trainer.uses_sync_batchnorm()))  # collective
@@ -97,8 +97,11 @@ class Training:
         distributed.barrier(self.ctx)
 
     def make_evaluator(self):
-        if not eval_frequency(self.opt).enabled:
+        frequency = eval_frequency(self.opt)
+        if not frequency.enabled:
             return None
+        self.say(f'--eval_freq {self.opt.eval_freq}: scoring {self.opt.eval_num} validation images '
+                 f'{frequency.describe()}')
         from trainers.periodic_eval import PeriodicEvaluator  # the metric stack, only when asked for
         evaluator = PeriodicEvaluator(self.opt, self.ctx, self.trainer)
         evaluator.best = dict(self.best)
@@ -159,10 +162,7 @@ class Training:
         return self.stop.agreed(self.ctx)  # the end of an epoch: a point where all ranks meet
 
     def train_one_iteration(self, i: int, batch: dict) -> None:
-        semantics, real = self.trainer.encode(batch)
-        if self.opt.channels_last:
-            semantics = semantics.contiguous(memory_format=torch.channels_last)
-            real = real.contiguous(memory_format=torch.channels_last)
+        semantics, real = map(self.trainer.precision.prepare_input, self.trainer.encode(batch))
         self.progress.iteration += 1
         if i % self.opt.D_steps_per_G == 0:
             self.trainer.run_generator_one_step(semantics, real, self.progress.iteration)

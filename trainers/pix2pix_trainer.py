@@ -8,10 +8,11 @@ Differences from SPADE's trainer, each for a reason:
 - mixed precision (``--amp bf16|fp16``, fp16 with one GradScaler per optimiser), optional
   ``--channels_last`` and ``--compile``, and a generator EMA (``--ema``).
 - DistributedDataParallel instead of DataParallel; D's parameters are frozen while G trains,
-  so the generator step neither computes nor all-reduces gradients for D.
+  so the generator step neither computes nor all-reduces gradients for D. Each DDP wrapper
+  holds the networks its forward runs: G and the VAE encoder in one, the contrastive heads
+  (``--nce_mlp``) with the perceptual loss that runs them in another.
 """
 import argparse
-import contextlib
 from typing import Optional
 
 import torch
@@ -24,18 +25,17 @@ from models.pix2pix_networks import Pix2PixNetworks
 from runs.networks import cpu_state_dict, load_state
 from trainers.distributed import Context
 from trainers.ema import GeneratorEMA
-
-AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+from util.precision import Precision
 
 
 class GeneratorSide(nn.Module):
-    """Everything the generator's optimiser trains (G, the VAE encoder, the contrastive MLP
-    heads) in one module, so that one DDP wrapper keeps all of it in sync. Its forward
-    generates; the heads are used by the perceptual loss, outside it."""
+    """G and the VAE encoder in one module, whose forward generates, so that one DDP wrapper
+    keeps both in sync. The contrastive heads, also trained by the generator's optimiser, are
+    not here: they run in the perceptual loss, which has its own wrapper."""
 
     def __init__(self, nets: Pix2PixNetworks) -> None:
         super().__init__()
-        self.netG, self.netE, self.heads = nets.netG, nets.netE, nets.heads
+        self.netG, self.netE = nets.netG, nets.netE
 
     def forward(self, semantics: torch.Tensor, real: torch.Tensor):
         return generate(self.netG, self.netE, semantics, real)
@@ -43,7 +43,8 @@ class GeneratorSide(nn.Module):
 
 class Pix2PixTrainer:
     """Owns the networks (``nets``: plain, for EMA, evaluation and saving), their wrapped
-    versions for the steps (``g_step_module``, ``d_step_module``: DDP and/or compiled), the
+    versions for the steps (``g_step_module``, ``d_step_module``: DDP and/or compiled;
+    ``perceptual_step``: the perceptual loss, in DDP when it runs trained heads), the
     objective, the optimisers, the loss scalers and the EMA."""
 
     def __init__(self, opt: argparse.Namespace, ctx: Context) -> None:
@@ -52,30 +53,36 @@ class Pix2PixTrainer:
         if ctx.distributed and ctx.device.type == 'cuda':  # SPADE's synchronised BatchNorm
             self.nets.netG = nn.SyncBatchNorm.convert_sync_batchnorm(self.nets.netG)
         self.objective = Objective(opt, heads=self.nets.heads)
+        self.precision = Precision.of(opt)
         for module in (self.nets, self.objective):  # the objective holds the perceptual loss's VGG19
-            module.to(ctx.device)
-            if opt.channels_last:
-                module.to(memory_format=torch.channels_last)
+            self.precision.prepare_module(module.to(ctx.device))
         self.encode = InputEncoder(opt, ctx.device)
         self.generator_side = GeneratorSide(self.nets)
         self.g_step_module = self._wrap(self.generator_side)
         self.d_step_module = self._wrap(self.nets.netD)
+        # not compiled: the loss runs eagerly, as without heads
+        self.perceptual_step = (self._distribute(self.objective.perceptual) if self.nets.heads is not None
+                                else self.objective.perceptual)
         self.optimizer_G, self.optimizer_D = self.create_optimizers(opt)
-        scaling = opt.amp == 'fp16'
+        scaling = self.precision.scales_losses
         self.scaler_G = torch.amp.GradScaler(ctx.device.type, enabled=scaling)
         self.scaler_D = torch.amp.GradScaler(ctx.device.type, enabled=scaling)
         self.ema = GeneratorEMA(self.nets.netG, opt.ema_decay, opt.ema_start) if opt.ema else None
         self.generated: Optional[torch.Tensor] = None
         self.losses: dict = {}
 
+    def _distribute(self, module: nn.Module) -> nn.Module:
+        if not self.ctx.distributed:
+            return module
+        ids = [self.ctx.device.index] if self.ctx.device.type == 'cuda' else None
+        return DDP(module, device_ids=ids)
+
     def _wrap(self, module: nn.Module) -> nn.Module:
-        if self.ctx.distributed:
-            ids = [self.ctx.device.index] if self.ctx.device.type == 'cuda' else None
-            module = DDP(module, device_ids=ids)
+        module = self._distribute(module)
         return torch.compile(module) if self.opt.compile else module
 
     def create_optimizers(self, opt: argparse.Namespace):
-        g_params = [p for p in self.generator_side.parameters() if p.requires_grad]
+        g_params = [p for net in self.nets.trained_with_generator() for p in net.parameters() if p.requires_grad]
         g_lr, d_lr = self.learning_rates(opt.lr)
         fused = self.ctx.device.type == 'cuda'  # one kernel per step on GPU; the CPU keeps the reference path
         optimizer_G = torch.optim.Adam(g_params, lr=g_lr, betas=(opt.beta1, opt.beta2), fused=fused)
@@ -88,9 +95,7 @@ class Pix2PixTrainer:
         return (lr, lr) if self.opt.no_TTUR else (lr / 2, lr * 2)
 
     def autocast(self):
-        if self.opt.amp == 'none':
-            return contextlib.nullcontext()
-        return torch.autocast(self.ctx.device.type, dtype=AMP_DTYPES[self.opt.amp])
+        return self.precision.autocast(self.ctx.device)
 
     # ------------------------------------------------------------------ steps
     def run_generator_one_step(self, semantics: torch.Tensor, real: torch.Tensor, iteration: int) -> dict:
@@ -99,7 +104,8 @@ class Pix2PixTrainer:
         try:
             with self.autocast():
                 fake, mu, logvar = self.g_step_module(semantics, real)
-                losses = self.objective.generator_losses(netD, semantics, fake, real, mu, logvar)
+                losses = self.objective.generator_losses(netD, semantics, fake, real, mu, logvar,
+                                                         perceptual=self.perceptual_step)
             self._step(losses, self.optimizer_G, self.scaler_G)
         finally:
             netD.requires_grad_(True)

@@ -6,8 +6,9 @@ evaluation/README.md, e.g. DRN-D-105 for Cityscapes)::
     from evaluation.segmenters import Segmenter, register_segmenter
     register_segmenter('cityscapes', MyDRNSegmenter.from_settings)
 
-How the dataset's label values map to the segmenter's classes is decided per dataset mode in
-:mod:`evaluation.labels` (or given to :func:`register_segmenter`).
+How the dataset's label values map to the segmenter's classes is the dataset mode's own
+convention (:mod:`data.conventions`, as :mod:`evaluation.labels` reads it), or is given to
+:func:`register_segmenter`.
 """
 from typing import Callable, Optional
 

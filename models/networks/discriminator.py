@@ -51,8 +51,6 @@ class MultiscaleDiscriminator(BaseNetwork):
 
     @staticmethod
     def modify_commandline_options(parser, is_train):
-        parser.add_argument('--netD_subarch', type=str, default='n_layer', choices=('n_layer',),
-                            help="accepted for SPADE compatibility: each scale is SPADE's only n_layer discriminator")
         parser.add_argument('--num_D', type=int, default=2, help='number of discriminators to be used in multiscale')
         NLayerDiscriminator.modify_commandline_options(parser, is_train)
         return parser

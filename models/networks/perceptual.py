@@ -12,7 +12,6 @@ weight 128, +1e-8, positive weighted by the largest negative weight, 50 fixed Si
 at relu5_1 only, no MLP. Options given on the command line still win over the preset.
 """
 import argparse
-import copy
 from typing import Iterable, Optional
 
 import torch
@@ -152,7 +151,8 @@ class PerceptualLoss(nn.Module):
 
     The VGG19 is held outside the module tree: it is never trained, never in ``state_dict()``,
     yet follows ``.to()``/``.cuda()``. Only the optional MLP heads (``self.heads``) are
-    parameters; ``trainable_parameters()`` hands them to the generator's optimiser.
+    parameters, trained by the generator's optimiser; they run in ``forward``, so a DDP wrapper
+    of this module (the trainer's) all-reduces their gradients.
     ``last_stats`` holds the last call's per-layer losses (0-d tensors, before the layer weights)
     and, for MoNCE, the Sinkhorn steps used per layer (``<layer>_sinkhorn_iters``, also 0-d
     tensors: the most any image of the batch took).
@@ -178,7 +178,6 @@ class PerceptualLoss(nn.Module):
         elif set(vgg.layers) != set(self.layers):
             raise ValueError(f'the VGG taps {vgg.layers} differ from --vgg_layers {self.layers}')
         self.__dict__['_vgg'] = vgg  # bypasses nn.Module registration on purpose
-        self._replicas: dict[torch.device, VGG19Features] = {}
         # the trainer builds the heads with the other networks (it trains and saves them) and
         # hands them in; built here when the loss is used on its own
         self.heads = heads if heads is not None else (contrastive_heads(opt) or nn.ModuleDict())
@@ -192,16 +191,7 @@ class PerceptualLoss(nn.Module):
     def _apply(self, fn, recurse: bool = True):
         super()._apply(fn, recurse)
         self._vgg._apply(fn)
-        self._replicas.clear()
         return self
-
-    def _vgg_on(self, device: torch.device) -> VGG19Features:
-        # DataParallel replicas run on other GPUs and do not copy an unregistered module
-        if self._vgg.mean.device == device:
-            return self._vgg
-        if device not in self._replicas:
-            self._replicas[device] = copy.deepcopy(self._vgg).to(device)
-        return self._replicas[device]
 
     # --------------------------------------------------------------------- the loss
     def forward(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
@@ -210,7 +200,7 @@ class PerceptualLoss(nn.Module):
 
     def features(self, fake: torch.Tensor, real: torch.Tensor) -> tuple[dict, dict]:
         """VGG activations of both images; the real image's without a graph."""
-        vgg = self._vgg_on(fake.device)
+        vgg = self._vgg
         if torch.is_grad_enabled() and fake.requires_grad:
             # separate passes: the backward then only runs through the fake half
             with torch.no_grad():

@@ -307,13 +307,6 @@ def test_without_the_packages_auto_says_so_and_uses_torch(monkeypatch):
                     'for faster CPU inference)']
     with pytest.raises(ExportError, match=r'^--backend onnxruntime needs onnxruntime: pip install onnx onnxruntime$'):
         backends.choose_backend(opt_with(backend='onnxruntime'))
-    assert backends.choose_backend(argparse_without_backend()) == 'torch'  # options built before --backend
-
-
-def argparse_without_backend():
-    opt = opt_with()
-    del opt.backend
-    return opt
 
 
 def test_an_export_failure_falls_back_to_torch_with_auto_and_is_one_line_otherwise(own_run, tmp_path, monkeypatch):

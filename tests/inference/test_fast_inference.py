@@ -376,11 +376,9 @@ def test_how_to_run_is_never_taken_from_the_training_options(run_root, tmp_path)
 
 
 def test_library_callers_keep_the_old_signatures(run_root, reference, tmp_path):
-    """run_inference with a given model and an options namespace without the new options (as
-    built before them) still writes the default path's files."""
+    """run_inference with a given model, and generated_batches without a precision, still write
+    the default path's files."""
     opt = TestOptions().parse(cli_args(run_root, tmp_path), verbose=False)
-    for name in ('amp', 'channels_last', 'write_threads'):
-        delattr(opt, name)
     model = Pix2PixModel(opt)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         web = pipeline.run_inference(opt, model)

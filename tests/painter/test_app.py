@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from data.ade20k_dataset import NAMES as ADE20K_NAMES
 from data.synthetic import CLASS_NAMES, render
-from painter.classes import ADE20K_NAMES, class_table
+from painter.classes import class_table
 from painter.engine import DEEPFASHION_REFUSAL, MAX_PHOTOS, Painter, parse_options
 from painter_helpers import REPO, png_array, run_test_py, scene_map
 from util.errors import OptionError

@@ -150,7 +150,7 @@ def test_the_command_line_reports_a_refusal_in_one_line(trained, tmp_path):
 def test_a_full_disk_while_logging_is_one_line(tmp_path, monkeypatch):
     import builtins
 
-    import util.visualizer
+    import trainers.visualizer
     calls = {'n': 0}
 
     def full_after_the_header(path, *args, **kwargs):
@@ -160,6 +160,6 @@ def test_a_full_disk_while_logging_is_one_line(tmp_path, monkeypatch):
                 raise OSError(errno.ENOSPC, 'No space left on device', str(path))
         return builtins.open(path, *args, **kwargs)
 
-    monkeypatch.setattr(util.visualizer, 'open', full_after_the_header, raising=False)
+    monkeypatch.setattr(trainers.visualizer, 'open', full_after_the_header, raising=False)
     with pytest.raises(UserError, match=r'cannot write the training log .*loss_log.txt: No space left on device'):
         run(tiny_args(tmp_path, 'log'))

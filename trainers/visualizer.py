@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
+from data.conventions import label_image
 from runs import layout
 from runs.layout import tensorboard_dir
 from util import util
@@ -53,9 +54,8 @@ class Visualizer:
         """Logs a grid: one row per sample, (colourised label | synthesized | real)."""
         rows = []
         for b in range(min(max_images, fake.size(0))):
-            colour = (util.dense2im(label[b]) if label.is_floating_point()
-                      else util.tensor2label(label[b], self.opt.label_nc + 2))
-            rows.append(np.concatenate([colour, util.tensor2im(fake[b]), util.tensor2im(real[b])], axis=1))
+            rows.append(np.concatenate([label_image(label[b], self.opt), util.tensor2im(fake[b]),
+                                        util.tensor2im(real[b])], axis=1))
         grid = np.concatenate(rows, axis=0)
         self.writer.add_image('label|synthesized|real', grid, step, dataformats='HWC')
         return grid
