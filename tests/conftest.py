@@ -5,8 +5,10 @@ import sys
 import pytest
 import torch
 
-# the dataset tree builders serve tests of every package, not only tests/data
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data'))
+# shared helpers (tests/helpers.py) and the dataset tree builders serve tests of every package
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, 'data'))
+sys.path.insert(0, HERE)
 
 
 @pytest.fixture

@@ -295,7 +295,7 @@ def test_list_that_is_not_utf8_names_the_line(tmp_path):
 
 
 def test_a_symbolic_link_loop_under_pose_does_not_hang(tmp_path):
-    from test_data_listing import run_with_deadline
+    from helpers import run_with_deadline
     root = build_deepfashion(str(tmp_path), n_train=2, n_val=0)['dataroot']
     os.symlink(os.path.join(root, 'pose'), os.path.join(root, 'pose', 'MEN', 'loop'))
     dataset, messages = run_with_deadline(data.create_dataset, fashion_opt(root))

@@ -1,8 +1,6 @@
 """Listing folders and reading list files: symbolic-link loops, unreadable folders, file names
 and list files that are not UTF-8 - each works or fails with one line naming the file."""
-import multiprocessing
 import os
-import queue
 import warnings
 
 import numpy as np
@@ -11,39 +9,12 @@ import pytest
 import data
 from data.celebahq_split import official_split
 from data.image_folder import CACHE_NAME, make_dataset, natural_key
+from helpers import run_with_deadline
 from data_fixtures import build_celebahq_prepared, build_celebahq_raw, build_custom, inference_opt, write_image
 from util.errors import DatasetError
 
-DEADLINE_S = 30  # the listings below take milliseconds; a loop would run until memory runs out
 
 
-def run_with_deadline(function, *args):
-    """``(result, warning messages)`` of ``function(*args)`` run in a forked process that is killed
-    after DEADLINE_S, so that a listing that never ends fails the test instead of hanging it."""
-    context = multiprocessing.get_context('fork')
-    results = context.Queue()
-    process = context.Process(target=_report, args=(results, function, args), daemon=True)
-    process.start()
-    try:
-        outcome, messages = results.get(timeout=DEADLINE_S)
-    except queue.Empty:
-        pytest.fail(f'no result after {DEADLINE_S} s: the listing does not end')
-    finally:
-        process.kill()
-        process.join()
-    if isinstance(outcome, Exception):
-        raise outcome
-    return outcome, messages
-
-
-def _report(results, function, args) -> None:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter('always')
-        try:
-            outcome = function(*args)
-        except Exception as exc:  # sent back, to fail the test with its own message
-            outcome = exc
-    results.put((outcome, [str(w.message) for w in caught]))
 
 
 def touch_png(path: str) -> str:

@@ -9,7 +9,7 @@ import time
 
 import torch
 
-from test_training import REPO, tiny_args
+from helpers import REPO, tiny_args
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -106,26 +106,16 @@ def test_other_ranks_are_quiet_but_their_errors_reach_the_user():
     assert 'an error of this rank' in other.stderr and other.returncode == 1
 
 
-class WaitForSignal:
-    """A spawned worker that exits as train.py does when signalled: 128 + the signal."""
-
-    def __call__(self):
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-        open(os.path.join(os.environ['READY_DIR'], os.environ['RANK']), 'w').close()
-        time.sleep(120)
-        sys.exit(0)
-
-
 SPAWN = '''
 import sys
 from trainers.distributed import spawn_per_gpu
-from test_distributed import WaitForSignal
+from helpers import WaitForSignal
 sys.exit(spawn_per_gpu(WaitForSignal(), 2))
 '''
 
 
 def test_spawned_workers_get_the_signal_and_their_status_comes_back(tmp_path):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, HERE]), READY_DIR=str(tmp_path))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, 'tests')]), READY_DIR=str(tmp_path))
     proc = subprocess.Popen([sys.executable, '-c', SPAWN], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while len(os.listdir(tmp_path)) < 2 and time.time() < deadline:

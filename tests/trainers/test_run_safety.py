@@ -15,7 +15,7 @@ from trainers.divergence import TrainingDiverged
 from trainers.loop import train
 from util.errors import CheckpointError, DatasetError, OptionError, UserError
 
-from test_training import REPO, tiny_args
+from helpers import REPO, tiny_args
 
 
 def run(args) -> int:

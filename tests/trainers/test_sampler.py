@@ -12,7 +12,7 @@ import torch
 from data_fixtures import build_custom
 from trainers.sampler import ResumableSampler, SeededSamples, sample_seed
 
-from test_training import REPO, load, same_weights
+from helpers import REPO, load, same_weights
 
 
 class Draws(torch.utils.data.Dataset):

@@ -17,28 +17,10 @@ from runs import snapshot
 from trainers import distributed
 from trainers.loop import Training, train
 from trainers.pix2pix_trainer import Pix2PixTrainer
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def tiny_args(root, name, *extra, crop=32):
-    return ['--name', name, '--checkpoints_dir', str(root), '--gpu_ids', '-1', '--crop_size', str(crop),
-            '--load_size', str(crop), '--ngf', '4', '--ndf', '8', '--num_D', '1', '--n_layers_D', '2',
-            '--batchSize', '2', '--synthetic_train_size', '8', '--niter', '1', '--print_freq', '2',
-            '--display_freq', '4', '--save_latest_freq', '4', '--vgg_weights', 'random', '--num_patches', '16',
-            '--norm_G', 'spectralspadebatch3x3'] + list(extra)
-
+from helpers import REPO, load, same_weights, tiny_args
 
 def parse(args):
     return TrainOptions().parse(args, save=True, verbose=False)
-
-
-def load(root, name, label, tag='latest'):
-    return torch.load(os.path.join(root, name, f'{tag}_net_{label}.pth'), weights_only=True)
-
-
-def same_weights(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def last_logged_losses(run) -> dict:
