@@ -119,9 +119,11 @@ def wait_for(path: str, process: subprocess.Popen) -> None:
 
 def test_a_study_whose_terminal_closed_stops_its_workers_and_resumes(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS='1')
+    # SIGHUP at its default even when the suite itself runs under nohup (the study keeps an ignored SIGHUP ignored)
     process = subprocess.Popen([sys.executable, SCRIPT, '--quick', '--out', str(tmp_path), '--configs', 'vgg',
                                 '--seeds', '0', *LONGER], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     folder = os.path.join(tmp_path, 'runs', 'vgg_s0')
     wait_for(os.path.join(folder, '1_net_G.pth'), process)
     worker = read_holder(folder)  # the worker holds the run's lock while it trains
