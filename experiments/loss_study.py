@@ -56,7 +56,8 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument('--out', default=None, help='study folder [default: checkpoints/loss_study, '
                                                     'checkpoints/loss_study_quick with --quick]')
     parser.add_argument('--configs', default=None,
-                        help=f'comma-separated built-in configurations [default: all: {", ".join(study_plan.CONFIGS)}]')
+                        help=f'comma-separated built-in configurations, "" for none (only --config ones) '
+                             f'[default: all: {", ".join(study_plan.CONFIGS)}]')
     parser.add_argument('--config', action='append', default=[], metavar="NAME='OPTIONS'",
                         help="an extra configuration: its name and its train.py options (repeatable)")
     parser.add_argument('--seeds', default=None, help='comma-separated training seeds [default: 0,1,2]')
@@ -75,7 +76,10 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 
 def chosen_configs(args: argparse.Namespace) -> dict[str, str]:
-    names = [n.strip() for n in args.configs.split(',') if n.strip()] if args.configs else list(study_plan.CONFIGS)
+    if args.configs is None:
+        names = list(study_plan.CONFIGS)
+    else:  # '' asks for none: a study of --config ones only
+        names = [n.strip() for n in args.configs.split(',') if n.strip()]
     unknown = [n for n in names if n not in study_plan.CONFIGS]
     if unknown:
         raise OptionError(f"unknown configuration(s) {', '.join(unknown)}: built in are "

@@ -184,3 +184,10 @@ def test_a_worker_whose_study_was_killed_stops_and_no_second_study_trains_its_ru
     assert 'is gone: stopping' in log and 'stopped by signal 15: saved latest' in log
     assert status(tmp_path, 'vgg_s0')['state'] == 'stopped'
     assert os.path.isfile(layout.state_file(folder, 'latest')) and read_holder(folder) is None
+
+
+def test_an_empty_configs_list_studies_only_the_given_configurations():
+    args, _ = loss_study.parse(['--configs', '', '--config', 'mine=--perceptual_loss monce --batchSize 2'])
+    assert loss_study.chosen_configs(args) == {'mine': '--perceptual_loss monce --batchSize 2'}
+    args, _ = loss_study.parse(['--config', 'mine=--perceptual_loss monce'])
+    assert list(loss_study.chosen_configs(args)) == [*study_plan.CONFIGS, 'mine']  # no --configs: all built-ins too
