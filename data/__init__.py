@@ -48,6 +48,12 @@ def dataset_labels(opt: argparse.Namespace) -> DatasetLabels:
     return _dataset_class(opt.dataset_mode).labels_for(opt)
 
 
+def dense_input(dataset_mode: str) -> bool:
+    """Whether the mode's input is a dense float map of channels (a pose), not class indices:
+    known before a run's full options are, so that a command can refuse it first."""
+    return _dataset_class(dataset_mode).labels.dense
+
+
 def create_dataset(opt: argparse.Namespace) -> torch.utils.data.Dataset:
     return _dataset_class(opt.dataset_mode)(opt)
 

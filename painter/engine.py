@@ -56,9 +56,13 @@ from util.precision import Precision
 
 MAX_PHOTOS = 16  # style photos kept in memory, most recent first out last
 
-DEEPFASHION_REFUSAL = (
-    "--dataset_mode deepfashion: this run's input is a rendering of an OpenPose skeleton (a dense 20-channel "
-    "pose map), not a label map of classes, so there is nothing to paint; run test.py on pose files instead")
+
+
+def refuse_dense_input(mode: Optional[str]) -> None:
+    if mode and data.dense_input(mode):
+        raise OptionError(f"--dataset_mode {mode}: this run's input is a dense map of channels (a rendered pose), "
+                          "not a label map of classes, so there is nothing to paint; run test.py on its input "
+                          "files instead")
 
 
 class RandomState:
@@ -91,13 +95,11 @@ def parse_options(argv: Sequence[str], options: Optional[TestOptions] = None) ->
         argv.append('--load_from_opt_file')
     where = argparse.Namespace(name=seen.name, checkpoints_dir=seen.checkpoints_dir or './checkpoints')
     mode = seen.dataset_mode or opt_file.load_json(where).get('dataset_mode')
-    if mode == 'deepfashion':
-        raise OptionError(DEEPFASHION_REFUSAL)
+    refuse_dense_input(mode)
     if mode == 'custom' and seen.label_dir is None:
         argv += ['--label_dir', '']  # required by the custom mode; only lists the test maps here
     opt = options.parse(argv, verbose=False)
-    if opt.dataset_mode == 'deepfashion':
-        raise OptionError(DEEPFASHION_REFUSAL)
+    refuse_dense_input(opt.dataset_mode)
     return opt
 
 
@@ -111,8 +113,7 @@ class Painter:
     """The run, its classes, and a lock so that one generator call runs at a time."""
 
     def __init__(self, opt: argparse.Namespace) -> None:
-        if opt.dataset_mode == 'deepfashion':
-            raise OptionError(DEEPFASHION_REFUSAL)
+        refuse_dense_input(opt.dataset_mode)
         self.opt = opt
         self.size = canvas_size(opt)
         self.classes = class_table(opt)

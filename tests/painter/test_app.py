@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import data
 from data.ade20k_dataset import NAMES as ADE20K_NAMES
 from data.synthetic import CLASS_NAMES, render
 from painter.classes import class_table
-from painter.engine import DEEPFASHION_REFUSAL, MAX_PHOTOS, Painter, parse_options
+from painter.engine import MAX_PHOTOS, Painter, parse_options
 from painter_helpers import REPO, png_array, run_test_py, scene_map
 from util.errors import OptionError
 
@@ -209,12 +210,16 @@ def test_deepfashion_runs_are_refused_before_loading_anything(tmp_path):
     fake_run(tmp_path, 'poses', dataset_mode='deepfashion', label_nc=20, no_instance=True)
     with pytest.raises(OptionError) as refused:
         parse_options(['--name', 'poses', '--checkpoints_dir', str(tmp_path)])
-    assert str(refused.value) == DEEPFASHION_REFUSAL
-    assert 'pose' in DEEPFASHION_REFUSAL and 'not a label map' in DEEPFASHION_REFUSAL
+    refusal = str(refused.value)
+    assert refusal.startswith('--dataset_mode deepfashion: ') and 'pose' in refusal and 'not a label map' in refusal
     proc = subprocess.run([sys.executable, 'app.py', '--name', 'poses', '--checkpoints_dir', str(tmp_path),
                            '--port', '0'], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1] == f'app.py: error: {DEEPFASHION_REFUSAL}'
+    assert proc.stderr.strip().splitlines()[-1] == f'app.py: error: {refusal}'
+
+
+def test_only_dense_modes_are_refused():
+    assert [mode for mode in data.DATASETS if data.dense_input(mode)] == ['deepfashion']
 
 
 def test_missing_run_is_one_line(tmp_path):
