@@ -103,7 +103,8 @@ def main(argv: list[str]) -> int:
 def work(out: str, run: Run, folder: str, gpu_ids: str) -> int:
     status = read_status(folder)
     training = status.get('state') not in (TRAINED, FAILED)
-    record_build(folder, afresh=training and resume_args(folder) != ['--continue_train'])
+    if not training:  # train.py records the build that trains; a session that only scores records its own
+        provenance.record(os.path.join(folder, layout.PROVENANCE))
     if training:
         code = _train(run, folder, status)
         if code != 0:  # stopped by a signal; latest was saved and the next session resumes it
@@ -114,16 +115,6 @@ def work(out: str, run: Run, folder: str, gpu_ids: str) -> int:
     status['pruned_bytes'] = status.get('pruned_bytes', 0) + prune(folder)
     write_status(folder, status)
     return 0
-
-
-def record_build(folder: str, afresh: bool) -> None:
-    """Adds this session's build (commit, torch, instruction sets, threads) to the run's history,
-    which starts again with a run that starts again (nothing was kept from the earlier build)."""
-    path = os.path.join(folder, layout.PROVENANCE)
-    if afresh and os.path.isfile(path):
-        os.remove(path)
-    os.makedirs(folder, exist_ok=True)
-    provenance.record(path)
 
 
 def _exit_on_signal(signum, frame) -> None:

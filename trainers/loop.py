@@ -30,6 +30,7 @@ from trainers.rng import capture_rng, restore_rng, seed_everything
 from trainers.sampler import ResumableSampler, SeededSamples
 from trainers.stop import StopRequest, exit_status
 from trainers.visualizer import Visualizer
+from util import provenance
 from util.errors import OptionError
 
 
@@ -92,6 +93,8 @@ class Training:
             try:
                 os.makedirs(self.run_dir, exist_ok=True)
                 opt_file.write(option_files or {})
+                # the build that trains it (commit, torch, instruction sets, threads): what regenerating it needs
+                provenance.record(os.path.join(self.run_dir, layout.PROVENANCE), afresh=not self.opt.continue_train)
             except OSError as exc:
                 raise OptionError(f'cannot write the run folder {self.run_dir}: {exc.strerror or exc}')
         distributed.barrier(self.ctx)

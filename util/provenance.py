@@ -107,12 +107,13 @@ def read(path: str) -> list[dict]:
     return history
 
 
-def record(path: str, repo: str = ROOT) -> dict:
+def record(path: str, repo: str = ROOT, afresh: bool = False) -> dict:
     """Adds this process's build to the history in ``path`` unless it is the last one there
-    (a run resumed on the same build adds nothing); returns it."""
-    history = read(path)
+    (a run resumed on the same build adds nothing); returns it. ``afresh``: the history starts
+    again (a run trained from scratch keeps nothing of an earlier build)."""
+    history = [] if afresh else read(path)
     entry = collect(repo)
-    if not history or _without_time(history[-1]) != entry:
+    if afresh or not history or _without_time(history[-1]) != entry:
         history.append({**entry, RECORDED: datetime.datetime.now().isoformat(timespec='seconds')})
         atomic_write_text(path, json.dumps(history, indent=1) + '\n')
     return entry

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from options.train_options import TrainOptions
-from runs import snapshot
+from runs import layout, snapshot
 from trainers.divergence import TrainingDiverged
 from trainers.loop import train
+from util import provenance
 from util.errors import CheckpointError, DatasetError, OptionError, UserError
 
 from helpers import REPO, tiny_args
@@ -163,3 +164,17 @@ def test_a_full_disk_while_logging_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(trainers.visualizer, 'open', full_after_the_header, raising=False)
     with pytest.raises(UserError, match=r'cannot write the training log .*loss_log.txt: No space left on device'):
         run(tiny_args(tmp_path, 'log'))
+
+
+def test_train_py_records_the_build_that_trained_the_run(trained, tmp_path, monkeypatch):
+    folder = copy_run(trained, tmp_path)
+    history = provenance.read(str(folder / layout.PROVENANCE))
+    assert len(history) == 1
+    assert history[0]['commit'] == subprocess.run(['git', '-C', REPO, 'rev-parse', 'HEAD'], capture_output=True,
+                                                  text=True).stdout.strip()
+    assert history[0]['threads'] == torch.get_num_threads() and history[0]['torch'] == torch.__version__
+    monkeypatch.setenv(provenance.ISA_LIMIT, 'AVX2')  # resumed under another build: the history grows
+    assert run(tiny_args(tmp_path, 'done', '--continue_train', '--niter', '2')) == 0
+    assert [e[provenance.ISA_LIMIT] for e in provenance.read(str(folder / layout.PROVENANCE))] == [None, 'AVX2']
+    assert run(tiny_args(tmp_path, 'done', '--overwrite_run')) == 0  # trained afresh: the history starts again
+    assert [e[provenance.ISA_LIMIT] for e in provenance.read(str(folder / layout.PROVENANCE))] == ['AVX2']
