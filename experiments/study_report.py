@@ -14,7 +14,7 @@ from experiments import study_figures
 from experiments.study_paths import figures_dir
 from experiments.study_plan import BASELINE, Plan
 from experiments.study_provenance import MARK, Builds, builds, check_report, describe_lineage, distinct
-from experiments.study_stats import (METRICS, Difference, RunResult, final_values, finished, gather,
+from experiments.study_stats import (METRICS, Difference, RunResult, detectable, final_values, finished, gather,
                                      metrics_present, paired_difference, summarise)
 from util import provenance
 from util.fileio import atomic_write_text
@@ -40,6 +40,7 @@ def write_report(out: str, plan: Plan, path: str, context: dict, allow_mixed: bo
     parts = [_header(plan, results, context), _builds(found)]
     parts.append(_table(results, configs, metrics, marked))
     parts.append(_differences(results, configs, metrics, marked))
+    parts.append(_resolution(results, configs, metrics))
     parts.append(_reading(results, configs, metrics))
     plots = [m for m in metrics if study_figures.metric_plot(results, configs, m, os.path.join(figures, f'{m}.png'))]
     parts.append('## Curves\n\n' + '\n'.join(f'![{METRICS[m][0]}]({href(f"{rel}/{m}.png")})' for m in plots) + '\n'
@@ -158,6 +159,21 @@ def _differences(results: list[RunResult], configs: list[str], metrics: list[str
     return '\n'.join(lines) + '\n'
 
 
+def _resolution(results: list[RunResult], configs: list[str], metrics: list[str]) -> str:
+    """For each metric, the smallest difference from the baseline these seeds can detect."""
+    if BASELINE not in configs:
+        return ''
+    rows = [(m, span) for m in metrics if (span := detectable(results, configs, BASELINE, m))]
+    if not rows:
+        return ''
+    lines = ['## What the seed spread can detect', '',
+             f'The half-width of each 95% interval above: a difference from {BASELINE} smaller than it cannot be '
+             'told from seed noise with these seeds (more seeds narrow it as 1/sqrt(seeds)).', '',
+             '| metric | smallest detectable difference (range over configurations) |', '| --- | --- |']
+    lines += [f'| {METRICS[m][0]} | {_fmt(low, m)} to {_fmt(high, m)} |' for m, (low, high) in rows]
+    return '\n'.join(lines) + '\n'
+
+
 def _reading(results: list[RunResult], configs: list[str], metrics: list[str]) -> str:
     """Plain sentences: does the paper's ordering hold, and do differences exceed seed noise."""
     order = [c for c in PAPER_ORDER if c in configs]
@@ -239,7 +255,9 @@ def _summary_json(results: list[RunResult], configs: list[str], metrics: list[st
                  if BASELINE in configs and config != BASELINE else None)
             table[config][m] = {'per_seed': values, 'mean': s.mean if s else None, 'std': s.std if s else None,
                                 'n': s.n if s else 0, f'minus_{BASELINE}': _difference_json(d)}
-    return {'baseline': BASELINE, 'configs': table, 'mixed_builds': found.mixed, 'marked': sorted(found.marked),
+    resolution = {m: (list(span) if (span := detectable(results, configs, BASELINE, m)) else None)
+                  for m in metrics} if BASELINE in configs else {}
+    return {'baseline': BASELINE, 'configs': table, 'detectable_difference': resolution, 'mixed_builds': found.mixed, 'marked': sorted(found.marked),
             'runs': {r.run.name: {'state': r.state, 'builds': r.provenance} for r in results}}
 
 

@@ -115,6 +115,16 @@ def paired_difference(values: dict[int, float], baseline: dict[int, float]) -> O
     return Difference(float(d.mean()), float(d.mean() - half), float(d.mean() + half), len(d))
 
 
+def detectable(results: list[RunResult], configs: list[str], baseline: str, metric: str) -> Optional[tuple[float, float]]:
+    """(smallest, largest) half-width of the 95% intervals of the configurations' paired
+    differences from ``baseline``: a difference smaller than its interval's half-width cannot be
+    told from zero with these seeds. None with fewer than two paired seeds."""
+    base = final_values(results, baseline, metric)
+    widths = [(d.high - d.low) / 2 for c in configs if c != baseline
+              and (d := paired_difference(final_values(results, c, metric), base)) and d.n > 1]
+    return (min(widths), max(widths)) if widths else None
+
+
 def final_values(results: list[RunResult], config: str, metric: str) -> dict[int, float]:
     """seed -> the metric at the last epoch, for the config's finished runs."""
     return {r.run.seed: r.final[metric] for r in finished(results, config) if metric in r.final}

@@ -120,7 +120,33 @@ def check_report(out: str, page: str) -> dict:
             assert (saved['mean'], saved['low'], saved['high'], saved['n']) == (
                 pytest.approx(mean, rel=1e-9), pytest.approx(low, rel=1e-9), pytest.approx(high, rel=1e-9),
                 len(seeds))
+    check_resolution(values, text, summary, metrics)
     return values
+
+
+def check_resolution(values: dict, text: str, summary: dict, metrics: list[str]) -> None:
+    """The smallest detectable difference of each metric: the range over configurations of their
+    paired intervals' half-widths, recomputed from the per-seed values."""
+    spans = {}
+    for metric in metrics:
+        halves = []
+        for config in values:
+            ours, base = values[config].get(metric, {}), values[BASELINE].get(metric, {})
+            seeds = sorted(set(ours) & set(base))
+            if config != BASELINE and len(seeds) > 1:
+                _, low, high = t_interval([ours[s] - base[s] for s in seeds])
+                halves.append((high - low) / 2)
+        spans[metric] = (min(halves), max(halves)) if halves else None
+    shown = table(text, '## What the seed spread can detect')[1] if any(spans.values()) else {}
+    by_label = {LABELS[label]: cells[0] for label, cells in shown.items()}
+    for metric, span in spans.items():
+        saved = summary['detectable_difference'][metric]
+        if span is None:
+            assert saved is None and metric not in by_label
+            continue
+        low, high = by_label[metric].split(' to ')
+        assert close(low, span[0], metric) and close(high, span[1], metric), (metric, by_label[metric], span)
+        assert saved == pytest.approx(list(span), rel=1e-9)
 
 
 # ----------------------------------------------------------------------------- a study made by hand
