@@ -4,6 +4,7 @@ scores each at every epoch on the test split, and writes a report with tables an
     python experiments/loss_study.py                     # the default study (~1.5 h on 2 CPU cores)
     python experiments/loss_study.py --quick             # the same code path in seconds
     python experiments/loss_study.py --report docs/results.md
+    python experiments/loss_study.py --gpu                # 128 px on one GPU
     python experiments/loss_study.py --crop_size 256 --gpu_ids 0 --vgg_weights PATH   # the real study
 
 Options this script does not know are train.py options for every run (they come after the
@@ -65,6 +66,8 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                                                                '1 on a GPU]')
     parser.add_argument('--threads', type=int, default=None, help='torch threads per run [default: cores // jobs]')
     parser.add_argument('--quick', action='store_true', help='a toy study in seconds (tests, trying it out)')
+    parser.add_argument('--gpu', action='store_true', help='the study at 128 px on CUDA GPU 0, one run at a '
+                                                           'time (experiments/study_plan.py GPU)')
     parser.add_argument('--report', default=None, help='where the Markdown report goes; its figures go in '
                                                        'the folder of the same name [default: OUT/results.md]')
     parser.add_argument('--report_only', action='store_true', help='train nothing: write the report from '
@@ -104,6 +107,11 @@ def chosen_seeds(args: argparse.Namespace) -> tuple[int, ...]:
 
 def common_options(args: argparse.Namespace, extra: list[str]) -> tuple[str, ...]:
     common = shlex.split(study_plan.QUICK if args.quick else study_plan.COMMON)
+    if args.gpu:
+        import torch  # only here: the study process itself never computes
+        if not torch.cuda.is_available():
+            raise OptionError('--gpu: no CUDA GPU is visible to torch here; run the CPU study without it')
+        common += shlex.split(study_plan.GPU)
     if not any(a.startswith('--vgg_weights') for a in extra) and not _imagenet_vgg_present():
         print('No ImageNet VGG19 in the torch hub cache and no --vgg_weights: every run uses an UNTRAINED '
               'VGG19 (--vgg_weights random); the report says so.')

@@ -31,6 +31,10 @@ COMMON = ('--dataset_mode synthetic --crop_size 64 --load_size 64 --synthetic_tr
           '--synthetic_test_size 64 --batchSize 4 --niter 4 --niter_decay 2 --lr 0.0004 '
           '--ngf 16 --ndf 32 --num_D 2 --norm_G spectralspadebatch3x3 --ema --ema_decay 0.99 '
           '--save_epoch_freq 1 --save_latest_freq 320 --print_freq 160 --display_freq 320')
+# --gpu: the study at 128 px on one CUDA GPU, runs one after another (meant to finish in about 8
+# minutes on an H100/H200; not measured yet); the CPU options above with these after them
+GPU = ('--crop_size 128 --load_size 128 --gpu_ids 0 --batchSize 16 --synthetic_train_size 960 '
+       '--save_latest_freq 1920 --print_freq 960 --display_freq 1920')
 # --quick: seconds, for the test suite: the same code path on a toy scale
 QUICK = ('--dataset_mode synthetic --crop_size 32 --load_size 32 --synthetic_train_size 2 '
          '--synthetic_test_size 4 --batchSize 2 --niter 3 --niter_decay 2 --lr 0.0004 '

@@ -2,10 +2,12 @@
 import argparse
 import math
 import os
+import shlex
 import signal
 
 import numpy as np
 import pytest
+import torch
 from scipy import stats
 
 from experiments import loss_study, study_plan, study_stats
@@ -128,3 +130,16 @@ def test_options_the_study_sets_itself_are_refused(tmp_path, where, option, hint
     common = ('--crop_size', '32') + ((option, 'x') if where == 'common' else ())
     with pytest.raises(OptionError, match=f'^{hint}'):
         study_plan.make_plan({'a': config}, (0,), common, str(tmp_path))
+
+
+def test_the_gpu_study_is_the_cpu_one_at_128_px_on_gpu_0(monkeypatch):
+    args, extra = loss_study.parse(['--gpu'])
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    with pytest.raises(OptionError, match='no CUDA GPU'):
+        loss_study.common_options(args, extra)
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    common = loss_study.common_options(args, ['--vgg_weights', 'random'])
+    assert common[:len(shlex.split(study_plan.COMMON))] == tuple(shlex.split(study_plan.COMMON))
+    assert [loss_study.option_value(common, o, '') for o in ('--crop_size', '--load_size', '--gpu_ids')] == \
+        ['128', '128', '0']
+    assert loss_study.job_layout(args, on_gpu=True)[0] == 1  # one run at a time on the one GPU
