@@ -58,7 +58,8 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                                                     'checkpoints/loss_study_quick with --quick]')
     parser.add_argument('--configs', default=None,
                         help=f'comma-separated built-in configurations, "" for none (only --config ones) '
-                             f'[default: all: {", ".join(study_plan.CONFIGS)}]')
+                             f'[default: {",".join(study_plan.DEFAULT_CONFIGS)}; also built in: '
+                             f'{", ".join(c for c in study_plan.CONFIGS if c not in study_plan.DEFAULT_CONFIGS)}]')
     parser.add_argument('--config', action='append', default=[], metavar="NAME='OPTIONS'",
                         help="an extra configuration: its name and its train.py options (repeatable)")
     parser.add_argument('--seeds', default=None, help='comma-separated training seeds [default: 0,1,2]')
@@ -80,7 +81,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 def chosen_configs(args: argparse.Namespace) -> dict[str, str]:
     if args.configs is None:
-        names = list(study_plan.CONFIGS)
+        names = list(study_plan.DEFAULT_CONFIGS)
     else:  # '' asks for none: a study of --config ones only
         names = [n.strip() for n in args.configs.split(',') if n.strip()]
     unknown = [n for n in names if n not in study_plan.CONFIGS]

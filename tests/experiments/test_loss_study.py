@@ -190,4 +190,4 @@ def test_an_empty_configs_list_studies_only_the_given_configurations():
     args, _ = loss_study.parse(['--configs', '', '--config', 'mine=--perceptual_loss monce --batchSize 2'])
     assert loss_study.chosen_configs(args) == {'mine': '--perceptual_loss monce --batchSize 2'}
     args, _ = loss_study.parse(['--config', 'mine=--perceptual_loss monce'])
-    assert list(loss_study.chosen_configs(args)) == [*study_plan.CONFIGS, 'mine']  # no --configs: all built-ins too
+    assert list(loss_study.chosen_configs(args)) == [*study_plan.DEFAULT_CONFIGS, 'mine']  # no --configs: the paper's four too
