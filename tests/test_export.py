@@ -22,10 +22,11 @@ from models.pix2pix_model import Pix2PixModel
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
 from tests.opt_factory import make_opt
-from tests.trainers.test_training import tiny_args
 from trainers.loop import train
 from util import util
 from util.entry import run_cli
+
+from helpers import amplify, tiny_args
 
 TOLERANCE = 1e-4
 SIZE = 32  # tiny_args' crop
@@ -33,25 +34,6 @@ FAST = ('--no_vgg_loss', '--synthetic_train_size', '2')
 
 
 # ----------------------------------------------------------------------------- tiny trained runs
-def amplify(net: nn.Module, opt) -> None:
-    """Scales the last convolution so that the image before tanh has a spread of about 1: a net
-    trained for one iteration draws images of about 1e-3, where a 1e-4 check would tell little."""
-    last = [m for m in net.modules() if isinstance(m, nn.Conv2d)][-1]
-    seen = []
-    handle = last.register_forward_hook(lambda module, args, output: seen.append(output))
-    g = torch.Generator().manual_seed(0)
-    size = (round(opt.crop_size / opt.aspect_ratio), opt.crop_size)
-    label = torch.randint(0, opt.semantic_nc, (2, 1) + size, generator=g)
-    semantics = torch.zeros((2, opt.semantic_nc) + size).scatter_(1, label, 1.0)
-    with torch.no_grad():
-        net.eval()(semantics, z=torch.randn(2, opt.z_dim, generator=g) if opt.use_vae else None)
-        handle.remove()
-        scale = 1.0 / seen[0].std().item()
-        last.weight.mul_(scale)
-        if last.bias is not None:
-            last.bias.mul_(scale)
-
-
 def amplify_run(folder) -> None:
     """amplify() for every generator file of a run, by one factor per file."""
     opt = TestOptions().parse(['--name', os.path.basename(folder), '--checkpoints_dir', os.path.dirname(folder),

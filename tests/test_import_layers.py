@@ -17,6 +17,8 @@ from typing import Optional, Sequence
 
 import pytest
 
+from helpers import tiny_args
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ('options', 'data', 'models', 'runs', 'trainers', 'inference', 'evaluation', 'painter', 'experiments',
             'util')
@@ -142,9 +144,7 @@ def script(name: str) -> str:
 
 
 def tiny_training(root: Path) -> list[str]:
-    return ['--name', 'run', '--checkpoints_dir', str(root), '--gpu_ids', '-1', '--crop_size', '32', '--load_size',
-            '32', '--ngf', '4', '--norm_G', 'spectralspadebatch3x3', '--ndf', '8', '--num_D', '1', '--n_layers_D',
-            '2', '--batchSize', '2', '--synthetic_train_size', '2', '--niter', '1', '--no_vgg_loss']
+    return tiny_args(root, 'run', '--synthetic_train_size', '2', '--no_vgg_loss')
 
 
 @pytest.mark.parametrize('action, argv', [

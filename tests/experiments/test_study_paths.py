@@ -11,13 +11,10 @@ from experiments import study_paths
 from experiments.study_paths import check_paths, figure_files
 from util.errors import OptionError
 
+from helpers import files_under
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, 'experiments', 'loss_study.py')
-
-
-def files_under(folder) -> dict:
-    return {os.path.join(d, n): open(os.path.join(d, n), 'rb').read() for d, _, names in os.walk(folder)
-            for n in names}
 
 
 @pytest.mark.parametrize('out, report, message', [

@@ -22,9 +22,8 @@ from options import opt_file
 from options.test_options import TestOptions
 from painter.engine import Painter
 from runs import layout
-from tests.inference.test_fast_inference import cli, files_under
+from helpers import amplify, files_under, run_test_py_cli, tiny_test_args
 from tests.painter.painter_helpers import scene_map
-from tests.test_export import amplify
 from util.errors import OptionError
 
 SAMPLES = 4  # two batches of two
@@ -42,12 +41,10 @@ def amplify_encoder(netE, opt) -> None:
         netE.fc_mu.bias.mul_(scale)
 
 
-def make_run(root, name: str, *extra: str) -> None:
+def make_run(root, name: str, *extra: str, crop: int = 32) -> None:
     """A run on the built-in dataset as train.py leaves one (latest_net_G/E.pth, opt.json), with
     random weights whose images use the whole range of levels."""
-    args = ['--name', name, '--checkpoints_dir', str(root), '--gpu_ids', '-1', '--crop_size', '32',
-            '--load_size', '32', '--ngf', '4', '--norm_G', 'spectralspadebatch3x3', '--batchSize', '2',
-            '--synthetic_test_size', str(SAMPLES)] + list(extra)
+    args = tiny_test_args(root, name, '--batchSize', '2', '--synthetic_test_size', str(SAMPLES), *extra, crop=crop)
     options = TestOptions()
     opt = options.parse(args, verbose=False)
     torch.manual_seed(0)
@@ -66,8 +63,7 @@ def runs(tmp_path_factory):
     """'plain' (32x32) and 'vae' (64x64, instance norm so that z shows, --use_vae --z_dim 8)."""
     root = tmp_path_factory.mktemp('backend_runs')
     make_run(root, 'plain')
-    make_run(root, 'vae', '--crop_size', '64', '--load_size', '64', '--norm_G', 'spectralspadeinstance3x3',
-             '--use_vae', '--z_dim', '8')
+    make_run(root, 'vae', '--norm_G', 'spectralspadeinstance3x3', '--use_vae', '--z_dim', '8', crop=64)
     return root
 
 
@@ -77,7 +73,7 @@ def run_args(runs, name: str, results, *extra) -> list:
 
 
 def run_test_py_in_process(args) -> dict:
-    code, out, err = cli(args)
+    code, out, err = run_test_py_cli(args)
     assert code == 0, err
     return out
 
@@ -317,7 +313,7 @@ def test_an_export_failure_falls_back_to_torch_with_auto_and_is_one_line_otherwi
     assert '--backend auto: running with torch (onnx cannot export the generator: RuntimeError' in out
     inference(own_run, 'plain', tmp_path / 'torch', '--backend', 'torch')
     assert web_files(tmp_path / 'auto', 'plain') == web_files(tmp_path / 'torch', 'plain')
-    code, _, err = cli(run_args(own_run, 'plain', tmp_path / 'explicit', '--backend', 'onnxruntime'))
+    code, _, err = run_test_py_cli(run_args(own_run, 'plain', tmp_path / 'explicit', '--backend', 'onnxruntime'))
     assert code == 2
     assert err.strip() == 'test.py: error: onnx cannot export the generator: RuntimeError: unsupported operator'
 
@@ -357,7 +353,7 @@ def test_onnxruntime_threads_follow_torch_s(runs, onnx_results, threads):
 
 def test_an_onnx_copy_that_differs_from_pytorch_is_refused_and_not_cached(own_run, tmp_path, monkeypatch):
     monkeypatch.setattr(backends, 'CACHE_TOLERANCE', -1.0)  # any difference, even 0, is too much
-    code, _, err = cli(run_args(own_run, 'plain', tmp_path, '--backend', 'onnxruntime'))
+    code, _, err = run_test_py_cli(run_args(own_run, 'plain', tmp_path, '--backend', 'onnxruntime'))
     cache = own_run / 'plain' / layout.ONNX_CACHE / 'latest_net_G.onnx'
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert err.startswith('test.py: error: the exported ONNX generator differs from PyTorch by ')

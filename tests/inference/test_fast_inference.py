@@ -18,20 +18,16 @@ from PIL import Image
 
 import data
 import inference.pipeline as pipeline
+from helpers import REPO, files_under, run_test_py_cli, tiny_args, tiny_test_args
 from inference.writer import BackgroundWriter
 from models import networks
 from models.pix2pix_model import Pix2PixModel
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
-from tests.trainers.test_training import REPO, tiny_args
 from trainers.loop import train
 from util import fileio, util
-from util.entry import run_cli
 from util.errors import OptionError
-from tests.test_inference_cli import load_entry_point
 
-
-TEST_PY = load_entry_point()
 SAMPLES = 6  # three batches of two
 KINDS = ('input_label', 'real_image', 'synthesized_image')
 
@@ -68,38 +64,20 @@ def run_root(tmp_path_factory):
 
 
 def cli_args(root, results, *extra) -> list:
-    """test.py on the synthetic test split, with the run's architecture (tiny_args')."""
-    return ['--name', 'fast', '--checkpoints_dir', str(root), '--results_dir', str(results), '--gpu_ids', '-1',
-            '--crop_size', '32', '--load_size', '32', '--ngf', '4', '--norm_G', 'spectralspadebatch3x3',
-            '--batchSize', '2', '--synthetic_test_size', str(SAMPLES)] + [str(a) for a in extra]
-
-
-def files_under(folder) -> dict:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob('*')) if p.is_file()}
+    """test.py on the synthetic test split, in batches of two."""
+    return tiny_test_args(root, 'fast', '--results_dir', str(results), '--batchSize', '2', '--synthetic_test_size',
+                          str(SAMPLES), *(str(a) for a in extra))
 
 
 def web_of(results):
     return results / 'fast' / 'test_latest'
 
 
-def cli(args) -> tuple[int, str, str]:
-    """test.py's main through its real entry wrapper: (exit status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            run_cli(lambda: TEST_PY.main(args), 'test.py')
-            code = 0
-        except SystemExit as stop:
-            code = stop.code
-    assert 'Traceback' not in err.getvalue()
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(scope='module')
 def reference(run_root, tmp_path_factory):
     """The default path's files (float32, no workers, writing in the main loop)."""
     results = tmp_path_factory.mktemp('reference')
-    assert cli(cli_args(run_root, results))[0] == 0
+    assert run_test_py_cli(cli_args(run_root, results))[0] == 0
     files = files_under(web_of(results))
     assert len([f for f in files if f.startswith('images/')]) == 3 * SAMPLES
     return files
@@ -144,7 +122,7 @@ class Spy:
 ], ids=lambda extra: ' '.join(extra))
 def test_float32_results_are_byte_identical_to_the_default_path(run_root, reference, tmp_path, monkeypatch, extra):
     spy = Spy(monkeypatch)
-    code, out, _ = cli(cli_args(run_root, tmp_path, *extra))
+    code, out, _ = run_test_py_cli(cli_args(run_root, tmp_path, *extra))
     assert code == 0 and 'results written to' in out
     assert files_under(web_of(tmp_path)) == reference  # every image and the page, byte for byte
     # and the settings were in effect
@@ -167,7 +145,8 @@ def test_channels_last_in_float32_changes_at_most_a_rounding(run_root, reference
     another order (SPADE's 128-channel mlp_shared differs in the 1e-9s already), and the
     uint8 conversion truncates, so a value near a level's edge can move by one."""
     spy = Spy(monkeypatch)
-    code, _, _ = cli(cli_args(run_root, tmp_path, '--channels_last', '--nThreads', '2', '--write_threads', '2'))
+    code, _, _ = run_test_py_cli(cli_args(run_root, tmp_path, '--channels_last', '--nThreads', '2',
+                                          '--write_threads', '2'))
     assert code == 0 and spy.formats == {'channels_last'}
     differences = synthesized_differences(files_under(web_of(tmp_path)), reference)
     with capsys.disabled():
@@ -177,7 +156,8 @@ def test_channels_last_in_float32_changes_at_most_a_rounding(run_root, reference
 
 
 def test_bf16_runs_and_is_close(run_root, reference, tmp_path, capsys):
-    code, _, _ = cli(cli_args(run_root, tmp_path, '--amp', 'bf16', '--channels_last', '--write_threads', '2'))
+    code, _, _ = run_test_py_cli(cli_args(run_root, tmp_path, '--amp', 'bf16', '--channels_last',
+                                          '--write_threads', '2'))
     assert code == 0
     differences = synthesized_differences(files_under(web_of(tmp_path)), reference)
     with capsys.disabled():
@@ -213,7 +193,7 @@ def no_temporaries(folder) -> bool:
 def test_a_write_error_in_the_writer_is_test_py_s_one_line_and_keeps_the_earlier_results(
         run_root, reference, tmp_path, monkeypatch, failing, written):
     full_disk_on({failing}, monkeypatch)  # one thread: images are saved in order, 3 per sample
-    code, _, err = cli(cli_args(run_root, tmp_path, '--write_threads', '1'))
+    code, _, err = run_test_py_cli(cli_args(run_root, tmp_path, '--write_threads', '1'))
     web = web_of(tmp_path)
     sample = f'{(failing - 1) // 3:06d}'
     kind = ('input_label', 'synthesized_image', 'real_image')[(failing - 1) % 3]
@@ -242,7 +222,7 @@ def test_an_unwritable_folder_with_several_writer_threads(run_root, reference, t
                 raise PermissionError(errno.EACCES, 'Permission denied', dir)
         return real_mkstemp(*args, dir=dir, **kwargs)
     monkeypatch.setattr(fileio.tempfile, 'mkstemp', mkstemp)
-    code, _, err = cli(cli_args(run_root, tmp_path, '--write_threads', '3', '--nThreads', '1'))
+    code, _, err = run_test_py_cli(cli_args(run_root, tmp_path, '--write_threads', '3', '--nThreads', '1'))
     web = web_of(tmp_path)
     line = err.strip().splitlines()[-1]
     assert code == 2 and line.startswith(f'test.py: error: {web / "images" / "synthesized_image"}')
@@ -267,7 +247,7 @@ def test_ctrl_c_with_the_writer_lists_what_was_finished(run_root, reference, tmp
             raise KeyboardInterrupt
         return real_generate(*args, **kwargs)
     monkeypatch.setattr(pipeline, 'generate_batch', interrupted)
-    code, _, err = cli(cli_args(run_root, tmp_path, '--write_threads', '2'))
+    code, _, err = run_test_py_cli(cli_args(run_root, tmp_path, '--write_threads', '2'))
     web = web_of(tmp_path)
     files = files_under(web)
     page = files.pop('index.html').decode()

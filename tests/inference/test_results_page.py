@@ -11,20 +11,19 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import REPO, tiny_test_args
 from models import networks
 from options.test_options import TestOptions
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # what a browser would misread if written as they are: a fragment, a query, an escape, a space,
 # and a Latin-1 name (b'caf\xe9') that is not UTF-8
 AWKWARD = ['a#1', 'b?2', 'c d', 'e%41', os.fsdecode(b'caf\xe9')]
 
 
 def cli_args(root, results) -> list:
-    return ['--gpu_ids', '-1', '--name', 'tiny', '--checkpoints_dir', str(root / 'ckpt'),
-            '--results_dir', str(results), '--dataset_mode', 'custom', '--label_dir', str(root / 'labels'),
-            '--image_dir', str(root / 'images'), '--label_nc', '5', '--no_instance', '--crop_size', '32',
-            '--load_size', '32', '--ngf', '4', '--norm_G', 'spectralspadebatch3x3']
+    return tiny_test_args(root / 'ckpt', 'tiny', '--results_dir', str(results), '--dataset_mode', 'custom',
+                          '--label_dir', str(root / 'labels'), '--image_dir', str(root / 'images'), '--label_nc', '5',
+                          '--no_instance')
 
 
 @pytest.fixture(scope='module')

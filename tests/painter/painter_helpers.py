@@ -13,19 +13,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers import REPO, tiny_args
 
 
 def train_tiny_run(root, name: str, *extra: str, crop: int = 32) -> tuple[str, str]:
     """A few iterations of train.py on the built-in synthetic dataset; (checkpoints_dir, name)."""
-    args = ['--name', name, '--checkpoints_dir', str(root), '--gpu_ids', '-1', '--crop_size', str(crop),
-            '--load_size', str(crop), '--ngf', '4', '--ndf', '8', '--num_D', '1', '--n_layers_D', '2',
-            '--batchSize', '2', '--synthetic_train_size', '4', '--synthetic_test_size', '12', '--niter', '1',
-            '--print_freq', '100', '--display_freq', '100', '--save_latest_freq', '100', '--vgg_weights', 'random',
-            '--num_patches', '16', '--norm_G', 'spectralspadebatch3x3',
-            # SPADE's init (gain 0.02) gives a tiny run a flat grey image whatever the map or style;
-            # gain 1 makes both visible in the output, so that comparisons of images mean something
-            '--init_variance', '1.0'] + list(extra)
+    args = tiny_args(root, name, '--synthetic_train_size', '4', '--synthetic_test_size', '12',
+                     # the painter needs only the final weights: no losses printed, images shown or saved midway
+                     '--print_freq', '100', '--display_freq', '100', '--save_latest_freq', '100',
+                     # SPADE's init (gain 0.02) gives a tiny run a flat grey image whatever the map or style;
+                     # gain 1 makes both visible in the output, so that comparisons of images mean something
+                     '--init_variance', '1.0', *extra, crop=crop)
     proc = subprocess.run([sys.executable, 'train.py'] + args, cwd=REPO, capture_output=True, text=True,
                           timeout=900, env=dict(os.environ, OMP_NUM_THREADS='1'))
     assert proc.returncode == 0, proc.stderr[-3000:]

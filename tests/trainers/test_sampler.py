@@ -12,7 +12,7 @@ import torch
 from data_fixtures import build_custom
 from trainers.sampler import ResumableSampler, SeededSamples, sample_seed
 
-from helpers import REPO, load, same_weights
+from helpers import REPO, TINY_NET, load, same_weights
 
 
 class Draws(torch.utils.data.Dataset):
@@ -69,9 +69,8 @@ def custom_args(root, data, name):
     return ['--name', name, '--checkpoints_dir', str(root), '--gpu_ids', '-1', '--dataset_mode', 'custom',
             '--label_dir', data['label_dir'], '--image_dir', data['image_dir'], '--label_nc', '13', '--no_instance',
             '--preprocess_mode', 'resize_and_crop', '--load_size', '40', '--crop_size', '32', '--nThreads', '2',
-            '--ngf', '4', '--ndf', '8', '--num_D', '1', '--n_layers_D', '2', '--batchSize', '2', '--niter', '2',
-            '--print_freq', '2', '--save_latest_freq', '4', '--display_freq', '100', '--vgg_weights', 'random',
-            '--norm_G', 'spectralspadebatch3x3', '--perceptual_loss', 'patchnce', '--num_patches', '16']
+            *TINY_NET, '--batchSize', '2', '--niter', '2', '--print_freq', '2', '--save_latest_freq', '4',
+            '--display_freq', '100', '--vgg_weights', 'random', '--perceptual_loss', 'patchnce', '--num_patches', '16']
 
 
 def train_cli(args, **popen):
