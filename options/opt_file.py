@@ -62,7 +62,7 @@ def read_options_text(path: str) -> dict:
 
 def apply_saved_defaults(parser: argparse.ArgumentParser, saved: dict) -> None:
     """Make the saved values the parser's defaults, for the options it knows."""
-    known = {action.dest for action in parser._actions}
+    known = _dests(parser)
     values = {k: v for k, v in saved.items() if k in known and k not in RUN_CONTROL}
     if values:
         parser.set_defaults(**values)
@@ -97,6 +97,7 @@ def save(opt: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 
 
 def _dests(parser: argparse.ArgumentParser) -> set:
+    """The parser's option names (argparse has no public list of them: the one private read)."""
     return {action.dest for action in parser._actions}
 
 
