@@ -31,8 +31,8 @@ SEEDS = (0, 1, 2)
 # each). Batch 2, not 4: the generator learns textures per step more than per image (a monce
 # probe: texture error 0.84 against 1.00 after 2,400 images, in about the same wall time). SPADE's
 # own options, narrower than its defaults: the 64-wide SPADE hidden layer and one 16-wide
-# discriminator scale cut a step by a third. The epochs are the evaluation points; a constant
-# learning rate, then one epoch of decay.
+# discriminator scale cut a step by a third. The epochs are the evaluation points. All 5 run at
+# --lr: SPADE lowers the rate at the end of each decay epoch, so its one decay epoch is at full rate.
 COMMON = ('--dataset_mode synthetic --crop_size 64 --load_size 64 --synthetic_train_size 480 '
           '--synthetic_test_size 64 --batchSize 2 --niter 4 --niter_decay 1 --lr 0.0004 '
           '--ngf 16 --spade_hidden 64 --ndf 16 --num_D 1 --norm_G spectralspadebatch3x3 --ema --ema_decay 0.99 '
