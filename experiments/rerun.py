@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from experiments.study_eval import read_results, run_folder  # noqa: E402
 from experiments.study_plan import load_plan, make_plan, save_plan  # noqa: E402
-from experiments.study_stats import METRICS  # noqa: E402
+from experiments.study_stats import METRICS, PERCENT  # noqa: E402
 from runs import layout  # noqa: E402
 from util import provenance  # noqa: E402
 from util.entry import run_cli  # noqa: E402
@@ -103,17 +103,18 @@ def table(result: dict) -> str:
     lines = ['| epoch | ' + ' | '.join(f'{METRICS[m][0]}: study / rerun' for m in metrics) + ' | generator |',
              '|' + ' --- |' * (len(metrics) + 2)]
     for e in result['epochs']:
-        cells = [_pair(*e['metrics'].get(m, (None, None))) for m in metrics]
+        cells = [_pair(*e['metrics'].get(m, (None, None)), scale=100 if m in PERCENT else 1) for m in metrics]
         weights = {True: 'identical', False: 'differs', None: 'not kept'}[e['same_weights']]
         lines.append(f"| {e['epoch']} | " + ' | '.join(cells) + f' | {weights} |')
     return '\n'.join(lines)
 
 
-def _pair(a, b) -> str:
-    if _equal(a, b):
-        return f'{a!r} (same)'
+def _pair(a, b, scale: float = 1) -> str:
+    """Both values as the report shows them (fractions as percentages), to all their digits."""
     if isinstance(a, float) and isinstance(b, float):
-        return f'{a:.6g} / {b:.6g} ({b - a:+.3g})'
+        if _equal(a, b):
+            return f'{a * scale!r} (same)'
+        return f'{a * scale:.6g} / {b * scale:.6g} ({(b - a) * scale:+.3g})'
     return f'{a} / {b}'
 
 

@@ -42,6 +42,7 @@ def test_a_difference_is_shown_and_fails(finished_study, tmp_path):
     assert last['metrics']['swd'][0] == pytest.approx(last['metrics']['swd'][1] + 0.5)
     assert last['same_weights'] is True and not result['identical']
     assert '(-0.5)' in rerun.table(result)
+    assert f"| {last['metrics']['miou'][0] * 100!r} (same) |" in rerun.table(result)  # mIoU in % as the report
 
 
 @pytest.mark.parametrize('args, message', [
