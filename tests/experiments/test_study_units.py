@@ -107,7 +107,8 @@ def test_the_study_stops_on_a_closed_terminal_unless_started_to_outlive_it():
 
     before = {s: signal.getsignal(s) for s in loss_study.STOP_SIGNALS}
     try:
-        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        for s in loss_study.STOP_SIGNALS:  # a suite run in the background starts with SIGINT ignored
+            signal.signal(s, signal.SIG_DFL)
         loss_study.catch_stop_signals(handler)
         assert all(signal.getsignal(s) is handler for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup starts it
