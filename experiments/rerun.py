@@ -19,18 +19,16 @@ import subprocess
 import sys
 from typing import Optional
 
-import torch
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as a script
 
 from experiments.study_eval import read_results, run_folder  # noqa: E402
-from experiments.study_plan import load_plan, make_plan, save_plan  # noqa: E402
+from experiments.study_plan import Plan, load_plan, make_plan, save_plan  # noqa: E402
 from experiments.study_stats import METRICS, PERCENT  # noqa: E402
 from runs import layout  # noqa: E402
 from util import provenance  # noqa: E402
 from util.entry import run_cli  # noqa: E402
-from util.errors import OptionError  # noqa: E402
-from util.state_dict import read_state_dict  # noqa: E402
+from util.errors import OptionError, UserError  # noqa: E402
+from util.state_dict import identical, read_state_dict  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -53,9 +51,8 @@ def recorded_threads(folder: str) -> int:
     return history[0]['threads']
 
 
-def retrain(study: str, name: str, into: str, threads: int) -> str:
+def retrain(plan: Plan, study: str, name: str, into: str, threads: int) -> str:
     """The run trained and scored again as a one-run study in ``into``; returns its folder."""
-    plan = load_plan(study)
     run = plan.run(name)
     again = make_plan({run.config: plan.configs[run.config]}, (run.seed,), plan.common, into)
     if again.runs[0].train_args[:-4] != run.train_args[:-4]:  # all but the two folders must be the study's
@@ -66,7 +63,10 @@ def retrain(study: str, name: str, into: str, threads: int) -> str:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     worker = [sys.executable, '-m', 'experiments.study_worker', into, name]
     print(f'training {name} again in {into} with {threads} thread(s) ...', flush=True)
-    subprocess.run(worker, cwd=ROOT, env=env, check=True)
+    code = subprocess.run(worker, cwd=ROOT, env=env).returncode
+    if code != 0:
+        raise UserError(f'the rerun of {name} stopped with status {code} before it was scored (its log is above); '
+                        f'nothing was compared')
     return run_folder(into, again.runs[0])
 
 
@@ -93,8 +93,7 @@ def _same_generator(a_folder: str, b_folder: str, epoch: int):
     for label in ('G_ema', 'G'):
         a, b = layout.network_file(a_folder, epoch, label), layout.network_file(b_folder, epoch, label)
         if os.path.isfile(a) and os.path.isfile(b):
-            x, y = read_state_dict(a, 'generator'), read_state_dict(b, 'generator')
-            return x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+            return identical(read_state_dict(a, 'generator'), read_state_dict(b, 'generator'))
     return None
 
 
@@ -124,7 +123,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.run not in {r.name for r in plan.runs}:
         raise OptionError(f'{args.study} has no run {args.run!r}: it has {", ".join(r.name for r in plan.runs)}')
     folder = run_folder(args.study, plan.run(args.run))
-    rerun_folder = retrain(args.study, args.run, args.into, args.threads or recorded_threads(folder))
+    rerun_folder = retrain(plan, args.study, args.run, args.into, args.threads or recorded_threads(folder))
     result = compare(folder, rerun_folder)
     result['builds'] = {'study': provenance.read(os.path.join(folder, layout.PROVENANCE)),
                         'rerun': provenance.read(os.path.join(rerun_folder, layout.PROVENANCE))}

@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 
 from util.entry import run_cli
+from util.state_dict import identical as same_weights  # noqa: F401 (the tests' name for it)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEADLINE_S = 30  # for run_with_deadline: what it runs takes milliseconds; a loop would run until memory runs out
@@ -78,10 +79,6 @@ def files_under(folder: Path) -> dict[str, bytes]:
 
 def load(root, name, label, tag='latest'):
     return torch.load(os.path.join(root, name, f'{tag}_net_{label}.pth'), weights_only=True)
-
-
-def same_weights(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def run_with_deadline(function, *args):

@@ -113,7 +113,7 @@ def record(path: str, repo: str = ROOT, afresh: bool = False) -> dict:
     again (a run trained from scratch keeps nothing of an earlier build)."""
     history = [] if afresh else read(path)
     entry = collect(repo)
-    if afresh or not history or _without_time(history[-1]) != entry:
+    if not history or _without_time(history[-1]) != entry:
         history.append({**entry, RECORDED: datetime.datetime.now().isoformat(timespec='seconds')})
         atomic_write_text(path, json.dumps(history, indent=1) + '\n')
     return entry

@@ -79,6 +79,11 @@ def compare(expected: dict, found: dict, may_lack: Callable[[str], bool] = lambd
                   if k in found and tuple(found[k].shape) != tuple(v.shape)])
 
 
+def identical(a: dict, b: dict) -> bool:
+    """Whether two state dicts hold the same keys and, bit for bit, the same tensors."""
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def first(items: list) -> str:
     shown = ', '.join(str(item) for item in items[:SHOW])
     return shown + (f' (and {len(items) - SHOW} more)' if len(items) > SHOW else '')

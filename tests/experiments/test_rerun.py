@@ -10,7 +10,7 @@ import pytest
 from experiments import rerun
 from experiments.study_eval import METRICS_FILE
 from tests.experiments.quick_study import ROOT, copy_of
-from util.errors import OptionError
+from util.errors import OptionError, UserError
 
 
 def test_a_run_trained_again_is_bit_for_bit_the_same(finished_study, tmp_path):
@@ -54,3 +54,9 @@ def test_bad_commands_are_refused(finished_study, tmp_path, args, message):
     argv = ['--study', out, '--into', str(tmp_path / 'x')] + [a.format(study=out) for a in args]
     with pytest.raises(OptionError, match=message):
         rerun.main(argv)
+
+
+def test_a_rerun_that_stops_early_is_one_line_and_compares_nothing(finished_study, tmp_path, monkeypatch):
+    monkeypatch.setattr(rerun.subprocess, 'run', lambda *a, **k: subprocess.CompletedProcess(a, 143))
+    with pytest.raises(UserError, match=r'^the rerun of vgg_s0 stopped with status 143 .*nothing was compared'):
+        rerun.main(['--study', str(finished_study[0]), '--run', 'vgg_s0', '--into', str(tmp_path / 'x')])
