@@ -151,21 +151,21 @@ def test_a_real_render_against_itself_is_exactly_zero(scores):
 
 
 def test_the_same_textures_drawn_anew_or_compressed_score_near_zero(scores):
-    # measured over all scenes: other phase 0.032 (64 px) / 0.032 (128 px), JPEG q90 0.015 / 0.005,
-    # 8-bit noise 0.005 / 0.002; a scene's noise regions hold few cells, hence the per-scene allowance
-    # (other phase: at most 0.065 / 0.058)
+    # measured over all scenes: other phase 0.033 (64 px) / 0.036 (128 px), JPEG q90 0.010 / 0.004,
+    # 8-bit noise 0.006 / 0.003; a scene's noise regions hold few cells, hence the per-scene allowance
+    # (other phase: at most 0.065 / 0.059)
     assert max(scores['other phase'][0]) < 0.08 and scores['other phase'][1] < 0.04
     assert max(scores['jpeg'][0]) < 0.04 and scores['jpeg'][1] < 0.03
     assert max(scores['8-bit noise'][0]) < 0.02
 
 
 def test_blurred_flat_and_swapped_are_worse_in_that_order(scores):
-    # per scene: near 0 < 0.1 <= 0.6 <= blurred <= 0.95 < flat = 1 < 1.5 <= swapped
+    # per scene: near 0 < 0.1 <= 0.5 <= blurred <= 0.8 < flat = 1 < 1.5 <= swapped
     for i in range(len(SCENES[scores['size']])):
         phase, blur, flat_, swapped = (scores[name][0][i] for name in ('other phase', 'blurred', 'flat', 'swapped'))
-        assert phase < 0.1 <= 0.6 <= blur <= 0.95 and flat_ == pytest.approx(1, abs=1e-6) and swapped >= 1.5, i
-    # over all scenes (measured: blurred 0.77 / 0.76, swapped 2.27 / 2.24 at 64 / 128 px)
-    assert 0.7 <= scores['blurred'][1] <= 0.9 and scores['swapped'][1] >= 2.0
+        assert phase < 0.1 <= 0.5 <= blur <= 0.8 and flat_ == pytest.approx(1, abs=1e-6) and swapped >= 1.5, i
+    # over all scenes (measured: blurred 0.64 / 0.64, swapped 2.09 / 1.99 at 64 / 128 px)
+    assert 0.55 <= scores['blurred'][1] <= 0.75 and scores['swapped'][1] >= 1.8
 
 
 def test_flat_is_one_by_construction_with_or_without_shading(scores):
@@ -183,7 +183,7 @@ def test_every_derangement_of_the_looks_is_worse_than_flat():
     for shift in range(1, synthetic.NUM_CLASSES):
         looks = [LOOKS[(k + shift) % synthetic.NUM_CLASSES] for k in range(synthetic.NUM_CLASSES)]
         fakes = batch([render_variant(i, 64, looks=looks)[1] for i in SCENES[64]])
-        assert texture.texture_error(fakes, reals, labels) > 1.2, shift
+        assert texture.texture_error(fakes, reals, labels) > 1.1, shift  # measured 1.14 to 1.91
 
 
 def turned_stripes_per_class() -> dict:
@@ -357,15 +357,15 @@ def test_the_floor_lies_between_float_rounding_and_the_faintest_texture():
             assert highest is None or bool((per_pixel < min(highest, texture.TEXTURE_FLOOR / 100)).all())
 
 
-def test_every_filter_fits_the_pixel_grid_from_64px_and_fine_ones_drop_out_below():
-    assert sorted(texture.filter_bank(64)) == list(range(synthetic.NUM_CLASSES))
-    for width in (32, 64, 128, 256):
+def test_every_filter_fits_the_pixel_grid_from_32px_and_fine_ones_drop_out_below():
+    assert sorted(texture.filter_bank(32)) == list(range(synthetic.NUM_CLASSES))
+    for width in (16, 24, 32, 64, 128, 256):
         frequencies = [part.frequency for bands in texture.filter_bank(width).values() for band in bands
                        for part in band]
         assert max(frequencies) <= texture.MAX_FREQUENCY
-    # at 32 px the grass and rose stripes (1.6, 1.9 px) and the brick checks' diagonals (1.8 px) cannot be held
-    left_out = set(range(synthetic.NUM_CLASSES)) - set(texture.filter_bank(32))
-    assert {synthetic.CLASS_NAMES[k] for k in left_out} == {'grass', 'rose', 'brick'}
+    # at 24 px the stripes (2.2-2.4 px), lavender's check diagonals (2.0 px) and sand's band cannot be held
+    left_out = set(range(synthetic.NUM_CLASSES)) - set(texture.filter_bank(24))
+    assert {synthetic.CLASS_NAMES[k] for k in left_out} == {'grass', 'water', 'rose', 'lavender', 'sand'}
     # sand's cells are 1.9 px at 64 px, but its noise band sits at 0.3 cycles per cell
     sand = texture.filter_bank(64)[synthetic.CLASS_NAMES.index('sand')][0][0]
     assert sand.frequency == pytest.approx(0.3 / (0.03 * 64))
