@@ -35,10 +35,10 @@ one warning per class says in how many images, and with nothing left the error i
 defined" in the table, null in metrics.json).
 
 A filter whose centre frequency is above :data:`MAX_FREQUENCY` cycles per pixel is left out at
-that width: the pixel grid cannot hold its texture. From 64 px up every filter is used (the
+that width: the pixel grid cannot hold its texture. From 32 px up every filter is used (the
 noise band sits at 0.3/period, so sand, whose 0.03-wide cells are 1.9 px at 64 px, is measured
-through the part of its spectrum the pixels hold); below about 50 px the finest stripes and
-checks drop out.
+through the part of its spectrum the pixels hold); below 32 px the finest stripes and checks
+drop out.
 """
 import math
 import warnings
@@ -113,7 +113,7 @@ def _component(frequency: np.ndarray) -> Component:
 
 def filter_bank(width: int) -> dict[int, tuple[tuple[Component, ...], ...]]:
     """class -> its bands at this width, for the classes whose texture the pixel grid can
-    hold (every component at most :data:`MAX_FREQUENCY`): all of them from 64 px up."""
+    hold (every component at most :data:`MAX_FREQUENCY`): all of them from 32 px up."""
     bank = {}
     for cls, look in enumerate(LOOKS):
         matched = bands(look, width)
