@@ -27,8 +27,8 @@ BASELINE = 'patchnce'  # differences are reported against it, as the paper's abl
 SEEDS = (0, 1, 2)
 
 # The regime where textures start within the budget (docs/results.md, "Finding the regime"): 4
-# configurations x 3 seeds of 2,880 images each train in about 85 minutes on 2 CPU cores (2 runs at
-# a time, one thread each; 2,400 images took 70). Batch 2, not 4: the generator learns textures
+# configurations x 3 seeds of 2,880 images each trained in 88 minutes on 2 CPU cores (2 runs at a
+# time, one thread each). Batch 2, not 4: the generator learns textures
 # per step more than per image (a monce probe: texture error 0.84 against 1.00 after 2,400 images,
 # in about the same wall time). SPADE's own options, narrower than its defaults: the 64-wide SPADE hidden layer and one 16-wide
 # discriminator scale cut a step by a third. The epochs are the evaluation points. All 6 run at
