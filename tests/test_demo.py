@@ -10,7 +10,7 @@ def test_demo_command_lines_parse():
     test = TestOptions().parse(demo.COMMON + demo.TEST + ['--metrics', 'miou,swd'], verbose=False)
     assert (test.ngf, test.spade_hidden, test.norm_G, test.crop_size, test.load_size) == \
         (train.ngf, train.spade_hidden, train.norm_G, train.crop_size, train.load_size)
-    assert (train.batchSize, train.niter + train.niter_decay, train.lambda_vgg) == (2, 5, 50)  # the study's regime
+    assert (train.batchSize, train.niter + train.niter_decay, train.lambda_vgg) == (2, 6, 50)  # the study's regime
 
 
 def test_the_demo_says_what_texture_it_reached(tmp_path):
