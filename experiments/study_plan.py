@@ -28,10 +28,10 @@ SEEDS = (0, 1, 2)
 
 # The regime where textures start within the budget (docs/results.md, "Finding the regime"): 4
 # configurations x 3 seeds of 2,880 images each trained in 88 minutes on 2 CPU cores (2 runs at a
-# time, one thread each). Batch 2, not 4: the generator learns textures
-# per step more than per image (a monce probe: texture error 0.84 against 1.00 after 2,400 images,
-# in about the same wall time). SPADE's own options, narrower than its defaults: the 64-wide SPADE hidden layer and one 16-wide
-# discriminator scale cut a step by a third. The epochs are the evaluation points. All 6 run at
+# time, one thread each). Batch 2, not 4: the generator learns textures per step more than per
+# image (a monce probe: texture error 0.84 against 1.00 after 2,400 images, in about the same wall
+# time). SPADE's own options, narrower than its defaults: the 64-wide SPADE hidden layer and one
+# 16-wide discriminator scale cut a step by a third. The epochs are the evaluation points. All 6 run at
 # --lr: SPADE lowers the rate at the end of each decay epoch, so its one decay epoch is at full rate.
 COMMON = ('--dataset_mode synthetic --crop_size 64 --load_size 64 --synthetic_train_size 480 '
           '--synthetic_test_size 64 --batchSize 2 --niter 5 --niter_decay 1 --lr 0.0004 '

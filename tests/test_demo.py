@@ -1,4 +1,7 @@
 """make demo's command lines stay valid as options evolve (the demo itself is `make demo`)."""
+import shlex
+
+from experiments import study_plan
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
 import demo
@@ -10,7 +13,11 @@ def test_demo_command_lines_parse():
     test = TestOptions().parse(demo.COMMON + demo.TEST + ['--metrics', 'miou,swd'], verbose=False)
     assert (test.ngf, test.spade_hidden, test.norm_G, test.crop_size, test.load_size) == \
         (train.ngf, train.spade_hidden, train.norm_G, train.crop_size, train.load_size)
-    assert (train.batchSize, train.niter + train.niter_decay, train.lambda_vgg) == (2, 6, 50)  # the study's regime
+    # the study's regime and its monce configuration, however the regime changes
+    regime = TrainOptions().parse([*shlex.split(study_plan.COMMON), *shlex.split(study_plan.CONFIGS['monce']),
+                                   '--vgg_weights', 'random'], save=False, verbose=False)
+    keys = ('batchSize', 'niter', 'niter_decay', 'lr', 'lambda_vgg', 'ngf', 'spade_hidden', 'ndf', 'num_D')
+    assert [getattr(train, k) for k in keys] == [getattr(regime, k) for k in keys]
 
 
 def test_the_demo_says_what_texture_it_reached(tmp_path):
