@@ -40,12 +40,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments import study_plan  # noqa: E402
 from experiments.study_lock import check_free  # noqa: E402
 from experiments.study_paths import check_paths  # noqa: E402
-from experiments.study_plan import Plan, Run  # noqa: E402
+from experiments.study_plan import Plan, Run, option_value  # noqa: E402
 from util.entry import run_cli  # noqa: E402
 from util.errors import OptionError, UserError  # noqa: E402
 from util.provenance import cpu_model  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOG_FILE = 'study_log.txt'
 # the study's ways to be told to stop; all reach the workers as SIGTERM (SIGHUP: the terminal closed)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -125,17 +124,6 @@ def common_options(args: argparse.Namespace, extra: list[str]) -> tuple[str, ...
 def _imagenet_vgg_present() -> bool:
     from models.networks.vgg import torchvision_weights_file
     return os.path.isfile(torchvision_weights_file()[1])
-
-
-def option_value(args: tuple[str, ...], name: str, default: str) -> str:
-    """The value of ``--name`` in an option list (the last one wins, as in argparse)."""
-    value = default
-    for i, arg in enumerate(args):
-        if arg == name and i + 1 < len(args):
-            value = args[i + 1]
-        elif arg.startswith(name + '='):
-            value = arg.split('=', 1)[1]
-    return value
 
 
 def job_layout(args: argparse.Namespace, on_gpu: bool) -> tuple[int, int]:
@@ -242,11 +230,12 @@ class Scheduler:
             return
         folder = os.path.join(study_plan.runs_dir(self.out), run.name)
         os.makedirs(folder, exist_ok=True)
-        env = dict(os.environ, OMP_NUM_THREADS=str(self.threads), MKL_NUM_THREADS=str(self.threads))
+        from experiments import study_worker
         start = time.time()
         with open(os.path.join(folder, LOG_FILE), 'a', encoding='utf-8') as log:
-            process = subprocess.Popen([sys.executable, '-m', 'experiments.study_worker', self.out, run.name,
-                                        '--gpu_ids', self.gpu, '--parent', str(os.getpid())], cwd=ROOT, env=env,
+            process = subprocess.Popen(study_worker.command(self.out, run.name, '--gpu_ids', self.gpu,
+                                                            '--parent', str(os.getpid())),
+                                       cwd=study_worker.ROOT, env=study_worker.environment(self.threads),
                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             with self.lock:
                 self.live.add(process)

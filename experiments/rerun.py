@@ -15,22 +15,21 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 from typing import Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as a script
 
+from experiments import study_worker  # noqa: E402
 from experiments.study_eval import read_results, run_folder  # noqa: E402
 from experiments.study_plan import Plan, load_plan, make_plan, save_plan  # noqa: E402
+from experiments.study_provenance import recorded_threads  # noqa: E402
 from experiments.study_stats import METRICS, PERCENT  # noqa: E402
 from runs import layout  # noqa: E402
 from util import provenance  # noqa: E402
 from util.entry import run_cli  # noqa: E402
 from util.errors import OptionError, UserError  # noqa: E402
 from util.state_dict import identical, read_state_dict  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -44,13 +43,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def recorded_threads(folder: str) -> int:
-    history = provenance.read(os.path.join(folder, layout.PROVENANCE))
-    if not history or not isinstance(history[0].get('threads'), int):
-        raise OptionError(f'{folder} records no thread count ({layout.PROVENANCE}): give --threads')
-    return history[0]['threads']
-
-
 def retrain(plan: Plan, study: str, name: str, into: str, threads: int) -> str:
     """The run trained and scored again as a one-run study in ``into``; returns its folder."""
     run = plan.run(name)
@@ -60,10 +52,8 @@ def retrain(plan: Plan, study: str, name: str, into: str, threads: int) -> str:
     if os.path.exists(into) and os.listdir(into):
         raise OptionError(f'--into {into} is not empty: give a new folder')
     save_plan(again, into)
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    worker = [sys.executable, '-m', 'experiments.study_worker', into, name]
     print(f'training {name} again in {into} with {threads} thread(s) ...', flush=True)
-    code = subprocess.run(worker, cwd=ROOT, env=env).returncode
+    code = study_worker.run_in_foreground(into, name, threads)
     if code != 0:
         raise UserError(f'the rerun of {name} stopped with status {code} before it was scored (its log is above); '
                         f'nothing was compared')
@@ -120,8 +110,6 @@ def _pair(a, b, scale: float = 1) -> str:
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     plan = load_plan(args.study)
-    if args.run not in {r.name for r in plan.runs}:
-        raise OptionError(f'{args.study} has no run {args.run!r}: it has {", ".join(r.name for r in plan.runs)}')
     folder = run_folder(args.study, plan.run(args.run))
     rerun_folder = retrain(plan, args.study, args.run, args.into, args.threads or recorded_threads(folder))
     result = compare(folder, rerun_folder)

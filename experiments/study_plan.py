@@ -75,7 +75,7 @@ class Plan:
         for run in self.runs:
             if run.name == name:
                 return run
-        raise KeyError(name)
+        raise OptionError(f'the study has no run {name!r}: it has {", ".join(r.name for r in self.runs)}')
 
 
 def parse_config(text: str) -> tuple[str, str]:
@@ -108,6 +108,17 @@ def make_plan(configs: dict[str, str], seeds: tuple[int, ...], common: tuple[str
                     '--checkpoints_dir', runs_dir(out), '--tb_dir', os.path.join(tensorboard_dir(out), name))
             plan.runs.append(Run(name, config, seed, args))
     return plan
+
+
+def option_value(args: tuple[str, ...], name: str, default: str) -> str:
+    """The value of ``--name`` in an option list (the last one wins, as in argparse)."""
+    value = default
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith(name + '='):
+            value = arg.split('=', 1)[1]
+    return value
 
 
 def _check_not_managed(args: Sequence[str], where: str) -> None:

@@ -26,6 +26,14 @@ def history(folder: str) -> list[dict]:
     return provenance.read(os.path.join(folder, layout.PROVENANCE))
 
 
+def recorded_threads(folder: str) -> int:
+    """The torch thread count of the run's first recorded build (a run is deterministic at one)."""
+    entries = history(folder)
+    if not entries or not isinstance(entries[0].get('threads'), int):
+        raise OptionError(f'{folder} records no thread count ({layout.PROVENANCE}): give --threads')
+    return entries[0]['threads']
+
+
 def lineage(entries: list[dict]) -> tuple:
     """The run's builds, one per change; ``(NOT_RECORDED,)`` for a run that recorded none."""
     builds: list = []

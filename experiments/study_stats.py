@@ -53,14 +53,14 @@ def gather(out: str, plan: Plan) -> list[RunResult]:
     for run in plan.runs:
         folder = run_folder(out, run)
         status = read_status(folder)
-        rows = [_scaled(row) for row in read_results(folder)]
+        rows = [scaled(row) for row in read_results(folder)]
         results.append(RunResult(run, status.get('state', 'not started'), status.get('error'), rows,
                                  float(status.get('train_seconds', 0.0)), float(status.get('eval_seconds', 0.0)),
                                  history(folder)))
     return results
 
 
-def _scaled(row: dict) -> dict:
+def scaled(row: dict) -> dict:
     """Fractions shown as percentages, as SPADE's tables do."""
     return {k: (100.0 * v if k in PERCENT else v) for k, v in row.items()}
 

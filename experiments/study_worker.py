@@ -17,22 +17,41 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
 
 from experiments.study_eval import evaluate_run, prune, run_folder
 from experiments.study_lock import RunLock
-from experiments.study_plan import Run, load_plan
+from experiments.study_plan import Run, load_plan, option_value
 from options.train_options import TrainOptions
 from runs import layout
 from util import provenance
 from util.errors import UserError, user_message
 from util.fileio import atomic_write_text
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # workers start from the project root
 STATUS_FILE = 'study_status.json'
 TRAINED, FAILED, STOPPED = 'trained', 'failed', 'stopped'
 PARENT_CHECK_SECONDS = 1.0
+
+
+def command(out: str, name: str, *extra: str) -> list[str]:
+    """How the study, ``rerun.py`` and ``extend.py`` start the worker of one run (from the project root)."""
+    return [sys.executable, '-m', 'experiments.study_worker', out, name, *extra]
+
+
+def environment(threads: int) -> dict[str, str]:
+    """The worker's environment: its torch thread count, so that jobs x threads fits the cores."""
+    return dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+
+
+def run_in_foreground(out: str, name: str, threads: int) -> int:
+    """Trains and scores one run of the study in ``out`` in a worker whose output is this process's
+    (``rerun.py``, ``extend.py``), scoring where the run trains; returns the worker's exit status."""
+    gpu = option_value(load_plan(out).common, '--gpu_ids', '-1')
+    return subprocess.run(command(out, name, '--gpu_ids', gpu), cwd=ROOT, env=environment(threads)).returncode
 
 
 def read_status(folder: str) -> dict:

@@ -25,6 +25,7 @@ from models.pix2pix_networks import Pix2PixNetworks
 from runs.networks import cpu_state_dict, load_state
 from trainers.distributed import Context
 from trainers.ema import GeneratorEMA
+from trainers.schedule import learning_rate
 from util.precision import Precision
 
 
@@ -139,12 +140,7 @@ class Pix2PixTrainer:
 
     # ------------------------------------------------------------------ schedule
     def lr_for_epoch(self, epoch: int) -> float:
-        """SPADE's schedule: constant for ``niter`` epochs, then linear to zero over
-        ``niter_decay`` (SPADE lowers the rate at the end of each epoch past ``niter``)."""
-        if self.opt.niter_decay <= 0:
-            return self.opt.lr
-        decayed_epochs = max(0, epoch - 1 - self.opt.niter)
-        return self.opt.lr * max(0.0, 1.0 - decayed_epochs / self.opt.niter_decay)
+        return learning_rate(self.opt.lr, epoch, self.opt.niter, self.opt.niter_decay)
 
     def update_learning_rate(self, epoch: int) -> tuple[float, float]:
         g_lr, d_lr = self.learning_rates(self.lr_for_epoch(epoch))

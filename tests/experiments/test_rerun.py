@@ -57,6 +57,6 @@ def test_bad_commands_are_refused(finished_study, tmp_path, args, message):
 
 
 def test_a_rerun_that_stops_early_is_one_line_and_compares_nothing(finished_study, tmp_path, monkeypatch):
-    monkeypatch.setattr(rerun.subprocess, 'run', lambda *a, **k: subprocess.CompletedProcess(a, 143))
+    monkeypatch.setattr(rerun.study_worker, 'run_in_foreground', lambda *a: 143)
     with pytest.raises(UserError, match=r'^the rerun of vgg_s0 stopped with status 143 .*nothing was compared'):
         rerun.main(['--study', str(finished_study[0]), '--run', 'vgg_s0', '--into', str(tmp_path / 'x')])

@@ -67,8 +67,8 @@ def test_job_layout_never_oversubscribes(monkeypatch):
 
 def test_option_value_takes_the_last_occurrence():
     args = ('--gpu_ids', '0', '--lr', '1', '--gpu_ids=1')
-    assert loss_study.option_value(args, '--gpu_ids', '-1') == '1'
-    assert loss_study.option_value(('--lr', '1'), '--gpu_ids', '-1') == '-1'
+    assert study_plan.option_value(args, '--gpu_ids', '-1') == '1'
+    assert study_plan.option_value(('--lr', '1'), '--gpu_ids', '-1') == '-1'
 
 
 def test_paired_difference_matches_the_t_interval():
@@ -141,6 +141,6 @@ def test_the_gpu_study_is_the_cpu_one_at_128_px_on_gpu_0(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     common = loss_study.common_options(args, ['--vgg_weights', 'random'])
     assert common[:len(shlex.split(study_plan.COMMON))] == tuple(shlex.split(study_plan.COMMON))
-    assert [loss_study.option_value(common, o, '') for o in ('--crop_size', '--load_size', '--gpu_ids')] == \
+    assert [study_plan.option_value(common, o, '') for o in ('--crop_size', '--load_size', '--gpu_ids')] == \
         ['128', '128', '0']
     assert loss_study.job_layout(args, on_gpu=True)[0] == 1  # one run at a time on the one GPU
