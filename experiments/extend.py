@@ -25,6 +25,7 @@ from typing import NamedTuple, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as a script
 
+from evaluation.options import non_negative_int, positive_int  # noqa: E402
 from experiments import study_plan, study_worker  # noqa: E402
 from experiments.learning_curve import epoch_table  # noqa: E402
 from experiments.study_eval import run_folder  # noqa: E402
@@ -43,10 +44,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument('--study', required=True, help='the study folder (its --out); only read')
     parser.add_argument('--run', required=True, help='the run to train on, e.g. monce_s0')
     parser.add_argument('--into', required=True, help='a new folder for the extension (a study of that one run)')
-    parser.add_argument('--niter', type=int, required=True, help='the new schedule: epochs at the full rate')
-    parser.add_argument('--niter_decay', type=int, default=None,
+    parser.add_argument('--niter', type=non_negative_int, required=True, help='the new schedule: epochs at the full rate')
+    parser.add_argument('--niter_decay', type=non_negative_int, default=None,
                         help="the new schedule: epochs of linear decay [default: the study's]")
-    parser.add_argument('--threads', type=int, default=None,
+    parser.add_argument('--threads', type=positive_int, default=None,
                         help="torch threads [default: those of the run's first recorded build]")
     parser.add_argument(ALLOW, action='store_true',
                         help="train on with another build than the run's (the report then marks the run)")

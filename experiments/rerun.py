@@ -20,6 +20,7 @@ from typing import Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as a script
 
+from evaluation.options import positive_int  # noqa: E402
 from experiments import study_worker  # noqa: E402
 from experiments.study_eval import read_results, run_folder  # noqa: E402
 from experiments.study_plan import Plan, load_plan, make_plan, save_plan  # noqa: E402
@@ -37,7 +38,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument('--study', required=True, help='the study folder (its --out)')
     parser.add_argument('--run', required=True, help='the run to train again, e.g. patchnce_s0')
     parser.add_argument('--into', required=True, help='a new folder for the rerun (a study of that one run)')
-    parser.add_argument('--threads', type=int, default=None,
+    parser.add_argument('--threads', type=positive_int, default=None,
                         help="torch threads [default: those of the run's first recorded build]")
     parser.add_argument('--json', default=None, help='also write the comparison here')
     return parser.parse_args(argv)
