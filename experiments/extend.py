@@ -112,7 +112,7 @@ def prepare(args: argparse.Namespace) -> tuple[Run, int]:
     """Checks everything, then writes ``into`` (or finds the extension started there before);
     returns the run and the first epoch the extension trains."""
     plan = study_plan.load_plan(args.study)
-    run = plan.run(args.run)
+    run = plan.run(args.run, args.study)
     source = run_folder(args.study, run)
     check_free(source, run.name)  # not while the study still trains it
     position = trained_position(source)

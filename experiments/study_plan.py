@@ -71,11 +71,12 @@ class Plan:
     common: tuple[str, ...]
     runs: list[Run] = field(default_factory=list)
 
-    def run(self, name: str) -> Run:
+    def run(self, name: str, where: str = 'the study') -> Run:
+        """The run called ``name``; a one-line error naming ``where`` (the study folder) and its runs."""
         for run in self.runs:
             if run.name == name:
                 return run
-        raise OptionError(f'the study has no run {name!r}: it has {", ".join(r.name for r in self.runs)}')
+        raise OptionError(f'{where} has no run {name!r}: it has {", ".join(r.name for r in self.runs)}')
 
 
 def parse_config(text: str) -> tuple[str, str]:

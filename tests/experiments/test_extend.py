@@ -91,7 +91,7 @@ def test_trained_epochs_at_other_rates_are_named(finished_study, tmp_path, monke
 
 
 @pytest.mark.parametrize('change, argv, message', [
-    (None, ['--run', 'nope_s0', '--niter', '9'], "the study has no run 'nope_s0': it has vgg_s0, patchnce_s0"),
+    (None, ['--run', 'nope_s0', '--niter', '9'], r"/study has no run 'nope_s0': it has vgg_s0, patchnce_s0"),
     (None, ['--niter', '3'], r'--niter 3 --niter_decay 2 is 5 epochs, and vgg_s0 has trained 5: give a longer'),
     ('latest', ['--niter', '9'], r'has no latest snapshot \(latest_train_state.pth\)'),
     ('into', ['--niter', '9'], 'is not empty and holds no extension'),
